@@ -1,0 +1,1 @@
+"""Frozen experiment configurations: the seeds' full settings and tiny --smoke ones."""

@@ -1,0 +1,47 @@
+"""LR range test (grid form) configurations."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One fresh LeNet-5 per learning rate, plain SGD, final loss against log10(lr).
+
+    learning_rates: the grid; the seeds used 10^1, 10^0, ..., 10^-9.
+    epochs: epochs per learning rate.
+    batch_size: examples per update.
+    train_examples / eval_examples: None for the whole split, else a seeded random subset.
+    preprocessing: "scale" ([0, 1]), "pixel_mean" ([0, 1] minus the per-pixel train mean) or
+      "standardize" (per-channel train mean 0, std 1).
+    input_norm / hidden_batchnorm: the LeNet-5 variant (see jaxsched.models.LeNet5).
+    divergence_loss: a batch loss above this (nats; chance level is ln 10 = 2.3) or NaN/inf ends
+      the run as "diverged". BatchNorm keeps the loss finite at absurd rates (1e25 at lr=100),
+      so NaN alone would call such runs "done".
+    """
+
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    learning_rates: tuple[float, ...] = tuple(10.0**k for k in range(1, -10, -1))
+    epochs: int = 5
+    batch_size: int = 64
+    seed: int = 0
+    optimizer: str = "sgd"
+    input_norm: str = "batchnorm"
+    hidden_batchnorm: bool = True
+    preprocessing: str = "scale"
+    train_examples: int | None = None
+    eval_examples: int | None = None
+    eval_batch_size: int = 1000
+    divergence_loss: float = 100.0
+
+
+DEFAULT = Config()
+# Seconds on a laptop CPU: three rates (one of them far too large), 512 images, one epoch.
+SMOKE = dataclasses.replace(
+    DEFAULT,
+    learning_rates=(100.0, 0.1, 1e-4),
+    epochs=1,
+    train_examples=512,
+    eval_examples=256,
+    eval_batch_size=256,
+)

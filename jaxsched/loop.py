@@ -1,0 +1,154 @@
+"""The training loop: `fit(...)` over epochs of shuffled batches, with evaluation.
+
+Metrics stay on the device between host syncs (every `sync_every` updates), so dispatch runs
+ahead of the host; a NaN/inf loss (or one above `max_loss`) found at a sync ends the run with
+status "diverged" and keeps every metric recorded up to that update.
+"""
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxsched import data, train
+from jaxsched.results import DIVERGED, History
+
+
+def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yields (indices int[batch_size], mask bool[batch_size]) covering every example once.
+
+    The last batch is padded with index 0 and masked out, so a single compiled shape serves.
+    """
+    for start in range(0, num_examples, batch_size):
+        idx = np.arange(start, min(start + batch_size, num_examples))
+        mask = np.ones(batch_size, bool)
+        mask[len(idx) :] = False
+        yield np.pad(idx, (0, batch_size - len(idx))), mask
+
+
+def evaluate(
+    eval_step: train.CompiledStep,
+    state: train.TrainState,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 1000,
+) -> dict[str, float]:
+    """Mean loss and accuracy over all `images` float32[N, H, W, C], `labels` int[N]."""
+    batch_size = min(batch_size, len(images))
+    sums = [
+        eval_step(state, images[idx], labels[idx], mask)
+        for idx, mask in eval_batches(len(images), batch_size)
+    ]
+    totals = {k: float(np.sum([jax.device_get(s[k]) for s in sums])) for k in sums[0]}
+    return {
+        "loss": totals["loss_sum"] / totals["count"],
+        "accuracy": totals["correct"] / totals["count"],
+    }
+
+
+def fit(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    train_data: data.Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    eval_data: data.Dataset | None = None,
+    eval_batch_size: int = 1000,
+    augment: train.AugmentFn | None = None,
+    sync_every: int = 100,
+    max_loss: float = math.inf,
+    quiet: bool = False,
+    description: str = "train",
+) -> tuple[train.TrainState, History]:
+    """Trains `model` with `tx` from a fresh initialization seeded by `seed`.
+
+    Args:
+      train_data: images float32[N, H, W, C] (already preprocessed), labels int[N].
+      epochs: number of passes; each is `N // batch_size` updates (the last partial batch is
+        dropped; a new permutation each epoch means every example is still used).
+      batch_size: examples per update, in [1, N].
+      seed: initializes the parameters, the shuffling and the dropout/augmentation keys.
+      eval_data: evaluated after every epoch (BatchNorm in inference mode) when given.
+      sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
+      max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
+      quiet: no progress bar (there is none either when stderr is not a terminal).
+
+    Returns:
+      The final TrainState and the run's History.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    n = len(train_data.images)
+    steps_per_epoch = data.num_batches(n, batch_size)  # validates batch_size
+    run_start = time.perf_counter()
+    rng = jax.random.key(seed)
+    state = train.init_train_state(model, tx, rng, train_data.images[:1])
+    train_step = train.CompiledStep(train.make_train_step(model, tx, augment), donate_state=True)
+    eval_step = train.CompiledStep(train.make_eval_step(model))
+    history = History()
+    progress = tqdm(
+        total=epochs * steps_per_epoch,
+        desc=description,
+        unit="step",
+        leave=False,
+        disable=quiet or not sys.stderr.isatty(),
+    )
+
+    def drain(pending: list) -> bool:
+        """Moves pending device metrics to the history; False if a loss was non-finite."""
+        fetched = jax.device_get(pending)
+        pending.clear()
+        for metrics in fetched:
+            for key, value in metrics.items():
+                history.steps[key].append(float(value))
+            loss = float(metrics["loss"])
+            if not math.isfinite(loss) or loss > max_loss:
+                history.status = DIVERGED
+                history.diverged_at_step = len(history.steps["loss"]) - 1
+                return False
+        return True
+
+    try:
+        for epoch in range(epochs):
+            epoch_start = time.perf_counter()
+            first_step = len(history.steps["loss"])
+            pending: list = []
+            for idx in data.epoch_batches(n, batch_size, seed=seed, epoch=epoch):
+                state, metrics = train_step(state, train_data.images[idx], train_data.labels[idx])
+                pending.append(metrics)
+                if len(pending) >= sync_every and not drain(pending):
+                    return state, history
+                progress.update(1)
+            if not drain(pending):
+                return state, history
+            train_time = time.perf_counter() - epoch_start
+            progress.set_postfix(loss=f"{history.steps['loss'][-1]:.4f}")
+            history.epochs["epoch"].append(epoch + 1)
+            history.epochs["train_loss"].append(float(np.mean(history.steps["loss"][first_step:])))
+            history.epochs["train_accuracy"].append(
+                float(np.mean(history.steps["accuracy"][first_step:]))
+            )
+            history.epochs["train_time_s"].append(train_time)
+            eval_start = time.perf_counter()
+            if eval_data is not None:
+                result = evaluate(
+                    eval_step, state, eval_data.images, eval_data.labels, eval_batch_size
+                )
+                history.epochs["val_loss"].append(result["loss"])
+                history.epochs["val_accuracy"].append(result["accuracy"])
+            history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
+        return state, history
+    finally:
+        progress.close()
+        history.compile_time_s = train_step.compile_time_s + eval_step.compile_time_s
+        history.wall_time_s = time.perf_counter() - run_start

@@ -1,0 +1,6 @@
+"""Flax (linen) models. Each is a pure `init` / `apply` pair over a params pytree."""
+
+from jaxsched.models.lenet import LeNet5
+from jaxsched.models.utils import count_params
+
+__all__ = ["LeNet5", "count_params"]

@@ -1,0 +1,83 @@
+"""LeNet-5 as the course's Keras seeds define it.
+
+    input [B, H, W, C]
+    -> (input BatchNorm) -> (input dropout)
+    -> Conv 6@5x5 'same' tanh   -> (BN) -> AvgPool 2/2 -> (dropout)
+    -> Conv 16@5x5 'valid' tanh -> (BN) -> AvgPool 2/2 -> (dropout)
+    -> Conv 120@5x5 'valid' tanh -> (BN) -> Flatten    -> (dropout)
+    -> Dense 84 tanh -> (BN) -> (dropout)
+    -> Dense num_classes (logits)
+
+With 28x28 inputs the 'same' first convolution plays the role of LeCun's 32x32 padding, so the
+third convolution sees 5x5 maps and outputs 1x1x120. Keras parameter counts (BatchNorm moving
+statistics included, as Keras counts them): 62,614 with input BN (62,160 trainable), 62,610
+without it, 61,706 without any BatchNorm.
+"""
+
+from typing import Literal
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxsched.models.utils import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, KERAS_KERNEL_INIT
+
+InputNorm = Literal["batchnorm", "none"]
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 with optional BatchNorm and dropout.
+
+    Attributes:
+      num_classes: size of the logits.
+      input_norm: "batchnorm" normalizes the input with a BatchNorm layer; "none" feeds it as
+        given (standardize it in the data pipeline instead).
+      hidden_batchnorm: BatchNorm after each hidden layer's activation.
+      input_dropout: dropout rate on the input, in [0, 1).
+      hidden_dropout: dropout rate after each hidden layer, in [0, 1).
+    """
+
+    num_classes: int = 10
+    input_norm: InputNorm = "batchnorm"
+    hidden_batchnorm: bool = True
+    input_dropout: float = 0.0
+    hidden_dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+        """Maps float images [B, H, W, C] to logits float32[B, num_classes]."""
+        if self.input_norm not in ("batchnorm", "none"):
+            raise ValueError(f"input_norm must be 'batchnorm' or 'none', got {self.input_norm!r}")
+        for name, rate in (
+            ("input_dropout", self.input_dropout),
+            ("hidden_dropout", self.hidden_dropout),
+        ):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
+
+        def batchnorm(y):
+            return nn.BatchNorm(
+                use_running_average=not train, momentum=KERAS_BN_MOMENTUM, epsilon=KERAS_BN_EPSILON
+            )(y)
+
+        def hidden_norm(y):
+            return batchnorm(y) if self.hidden_batchnorm else y
+
+        def hidden_drop(y):
+            return nn.Dropout(self.hidden_dropout, deterministic=not train)(y)
+
+        conv = lambda features, padding: nn.Conv(  # noqa: E731
+            features, (5, 5), padding=padding, kernel_init=KERAS_KERNEL_INIT
+        )
+        dense = lambda features: nn.Dense(features, kernel_init=KERAS_KERNEL_INIT)  # noqa: E731
+        pool = lambda y: nn.avg_pool(y, (2, 2), strides=(2, 2))  # noqa: E731
+
+        x = x.astype(jnp.float32)
+        if self.input_norm == "batchnorm":
+            x = batchnorm(x)
+        x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
+        x = hidden_drop(pool(hidden_norm(jnp.tanh(conv(6, "SAME")(x)))))
+        x = hidden_drop(pool(hidden_norm(jnp.tanh(conv(16, "VALID")(x)))))
+        x = hidden_norm(jnp.tanh(conv(120, "VALID")(x)))
+        x = hidden_drop(x.reshape((x.shape[0], -1)))
+        x = hidden_drop(hidden_norm(jnp.tanh(dense(84)(x))))
+        return dense(self.num_classes)(x)

@@ -1,0 +1,95 @@
+"""Matplotlib figures drawn from results documents only (never from training objects)."""
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def save(fig: plt.Figure, path: str | os.PathLike) -> Path:
+    """Saves `fig` as PNG (written to a temporary name, then renamed) and closes it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
+
+
+def _finite(values: Sequence[Any]) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def lr_range_grid(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> plt.Figure:
+    """Final training loss and accuracy against log10(lr), one point per run.
+
+    runs: [{"learning_rate", "final": {"train_loss", "train_accuracy"}, "status"}, ...]
+    summary: with "lr_min" / "lr_max" (drawn as vertical lines when present).
+    Diverged runs are marked with red crosses along the top of each panel.
+    """
+    runs = sorted(runs, key=lambda r: r["learning_rate"])
+    log_lr = np.log10([r["learning_rate"] for r in runs])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in (
+        (axes[0], "train_loss", "final training loss"),
+        (axes[1], "train_accuracy", "final training accuracy"),
+    ):
+        values = _finite([r["final"].get(key) for r in runs])
+        ok = np.isfinite(values)
+        ax.plot(log_lr[ok], values[ok], "o-", label="completed")
+        if (~ok).any():
+            top = np.nanmax(values) if ok.any() else 1.0
+            ax.plot(
+                log_lr[~ok],
+                np.full((~ok).sum(), top),
+                "rx",
+                markersize=10,
+                label="diverged (NaN/inf)",
+            )
+        for name, style in (("lr_min", "g--"), ("lr_max", "m--")):
+            if summary.get(name):
+                ax.axvline(
+                    math.log10(summary[name]),
+                    color=style[0],
+                    linestyle="--",
+                    label=f"{name} = {summary[name]:g}",
+                )
+        ax.set_xlabel("log10(learning rate)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("LR range test (grid): one fresh model per learning rate")
+    fig.tight_layout()
+    return fig
+
+
+def loss_per_iteration(runs: Sequence[Mapping[str, Any]], smooth: int = 50) -> plt.Figure:
+    """Per-update training loss of each run (moving average over `smooth` updates)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for run in sorted(runs, key=lambda r: r["learning_rate"]):
+        loss = _finite(run["history"]["steps"]["loss"])
+        if len(loss) == 0:
+            continue
+        k = max(1, min(smooth, len(loss)))
+        smoothed = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax.plot(
+            np.arange(k - 1, len(loss)),
+            smoothed,
+            lw=1,
+            label=f"lr={run['learning_rate']:g} ({run['history']['status']})",
+        )
+    ax.set_xlabel("iteration (optimizer update)")
+    ax.set_ylabel(f"training loss (moving average, {smooth} updates)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,155 @@
+"""Pure train and eval steps, and a cache of steps compiled once per batch shape.
+
+Data flows one way: (images, labels) -> optional on-device augmentation -> model -> loss ->
+optax update. The step functions know nothing about files, epochs or logging.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxsched import losses, optimizers
+
+Metrics = dict[str, jax.Array]
+# augment(rng, images float[B, H, W, C]) -> images float[B', H', W', C]
+AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+class TrainState(NamedTuple):
+    """Everything a train step reads and writes.
+
+    step: int32[], optimizer updates made so far.
+    params: the model's trainable parameters.
+    batch_stats: BatchNorm moving statistics ({} for models without BatchNorm).
+    opt_state: the optax state.
+    rng: PRNG key; each step uses `fold_in(rng, step)` for dropout and augmentation.
+    """
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: optax.OptState
+    rng: jax.Array
+
+
+def init_train_state(
+    model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array, sample_images: jax.Array
+) -> TrainState:
+    """Initializes parameters from `rng` for inputs shaped like `sample_images` [B, H, W, C]."""
+    init_rng, step_rng = jax.random.split(rng)
+    variables = model.init(init_rng, sample_images, train=False)
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        rng=step_rng,
+    )
+
+
+def make_train_step(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    augment: AugmentFn | None = None,
+) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
+    """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
+
+    images: float32[B, H, W, C]; labels: int32[B]. metrics: scalar "loss" (mean cross-entropy
+    of the batch before the update), "accuracy", and "learning_rate" (the rate the update used;
+    NaN when the optimizer does not expose it).
+    """
+
+    def step(state: TrainState, images: jax.Array, labels: jax.Array):
+        rng = jax.random.fold_in(state.rng, state.step)
+        aug_rng, dropout_rng = jax.random.split(rng)
+        if augment is not None:
+            images = augment(aug_rng, images)
+
+        def loss_fn(params):
+            logits, updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats},
+                images,
+                train=True,
+                rngs={"dropout": dropout_rng},
+                mutable=["batch_stats"],
+            )
+            return losses.cross_entropy(logits, labels), (logits, updates.get("batch_stats", {}))
+
+        (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        lr = optimizers.hyperparams(opt_state).get("learning_rate", jnp.nan)
+        metrics = {
+            "loss": loss,
+            "accuracy": losses.accuracy(logits, labels),
+            "learning_rate": jnp.asarray(lr, jnp.float32),
+        }
+        new_state = TrainState(
+            step=state.step + 1,
+            params=params,
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+            rng=state.rng,
+        )
+        return new_state, metrics
+
+    return step
+
+
+def make_eval_step(
+    model: nn.Module,
+) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], Metrics]:
+    """Returns `eval_step(state, images, labels, mask) -> {"loss_sum", "correct", "count"}`.
+
+    BatchNorm uses its moving statistics; rows with mask False (padding) are not counted.
+    """
+
+    def eval_step(state: TrainState, images, labels, mask):
+        logits = model.apply(
+            {"params": state.params, "batch_stats": state.batch_stats}, images, train=False
+        )
+        return losses.masked_sums(logits, labels, mask)
+
+    return eval_step
+
+
+def _signature(args: tuple) -> tuple:
+    return tuple((tuple(a.shape), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
+
+
+class CompiledStep:
+    """Calls `fn(state, *batch)` through one XLA executable per batch shape.
+
+    Executables are compiled ahead of time on the first batch of each shape and cached; the
+    number of compilations and the seconds they took are counted so that tests and benchmarks
+    can assert that, e.g., a batch-size schedule with three sizes compiled exactly three times.
+    `donate_state` lets XLA reuse the state's buffers for the new state (the caller must not
+    use the old state afterwards).
+    """
+
+    def __init__(self, fn: Callable, *, donate_state: bool = False):
+        self._jitted = jax.jit(fn, donate_argnums=(0,) if donate_state else ())
+        self._executables: dict[tuple, Any] = {}
+        self.compile_time_s = 0.0
+
+    @property
+    def num_compilations(self) -> int:
+        return len(self._executables)
+
+    def __call__(self, state, *batch):
+        key = _signature(batch)
+        executable = self._executables.get(key)
+        if executable is None:
+            start = time.perf_counter()
+            executable = self._jitted.lower(state, *batch).compile()
+            self.compile_time_s += time.perf_counter() - start
+            self._executables[key] = executable
+        return executable(state, *batch)

@@ -1,0 +1,79 @@
+"""LeNet-5: Keras parameter counts, shapes, BatchNorm / dropout switches."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxsched.models import LeNet5, count_params
+
+
+def init(model, shape=(2, 28, 28, 1)):
+    return model.init(jax.random.key(0), jnp.zeros(shape), train=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, total, trainable",
+    [
+        (dict(), 62_614, 62_160),  # input BN + hidden BN
+        (dict(input_norm="none"), 62_610, 62_158),  # hidden BN only
+        (
+            dict(input_norm="none", hidden_batchnorm=False, input_dropout=0.2, hidden_dropout=0.5),
+            61_706,
+            61_706,
+        ),  # dropout, no BN
+    ],
+)
+def test_parameter_counts_match_keras(kwargs, total, trainable):
+    variables = init(LeNet5(**kwargs))
+    assert count_params(variables) == total  # Keras counts BN moving statistics too
+    assert count_params(variables["params"]) == trainable
+
+
+def test_logits_shape_and_layer_shapes():
+    model = LeNet5(num_classes=7)
+    variables = init(model)
+    logits = model.apply(variables, jnp.ones((3, 28, 28, 1)), train=False)
+    chex.assert_shape(logits, (3, 7))
+    chex.assert_tree_all_finite(logits)
+    # The third convolution sees 5x5 maps: a 5x5x16x120 kernel and a 1x1x120 output.
+    chex.assert_shape(variables["params"]["Conv_2"]["kernel"], (5, 5, 16, 120))
+
+
+def test_train_mode_updates_batch_stats_and_eval_mode_does_not():
+    model = LeNet5()
+    variables = init(model)
+    x = jax.random.normal(jax.random.key(1), (4, 28, 28, 1)) * 3 + 2
+    _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    before = variables["batch_stats"]["BatchNorm_0"]["mean"]
+    after = updates["batch_stats"]["BatchNorm_0"]["mean"]
+    assert not jnp.allclose(before, after)
+    y1 = model.apply(variables, x, train=False)
+    y2 = model.apply(variables, x, train=False)
+    chex.assert_trees_all_equal(y1, y2)
+
+
+def test_dropout_is_random_in_training_and_off_in_evaluation():
+    model = LeNet5(input_norm="none", hidden_batchnorm=False, input_dropout=0.2, hidden_dropout=0.5)
+    variables = init(model)
+    x = jnp.ones((2, 28, 28, 1))
+    a = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(0)})
+    b = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)})
+    assert not jnp.allclose(a, b)
+    chex.assert_trees_all_equal(
+        model.apply(variables, x, train=False),
+        LeNet5(input_norm="none", hidden_batchnorm=False).apply(variables, x, train=False),
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(input_norm="layernorm"), "input_norm"),
+        (dict(hidden_dropout=1.0), "hidden_dropout"),
+        (dict(input_dropout=-0.1), "input_dropout"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        init(LeNet5(**kwargs))

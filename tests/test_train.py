@@ -1,0 +1,165 @@
+"""Train step, compiled-step cache, evaluation and fit() on real Fashion-MNIST slices."""
+
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxsched import loop, optimizers, train
+from jaxsched.models import LeNet5
+from jaxsched.results import DIVERGED, DONE
+
+
+def small_state(model, tx, images):
+    return train.init_train_state(model, tx, jax.random.key(0), images[:1])
+
+
+def test_fit_learns_on_real_fashion_mnist(fashion_small):
+    train_ds, test_ds = fashion_small
+    _, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", 0.1),
+        train_ds,
+        epochs=3,
+        batch_size=32,
+        seed=0,
+        eval_data=test_ds,
+        quiet=True,
+    )
+    assert history.status == DONE
+    assert len(history.steps["loss"]) == 3 * (512 // 32)
+    losses = history.epochs["train_loss"]
+    assert losses[-1] < losses[0] < math.log(10) + 0.5
+    assert history.epochs["val_accuracy"][-1] > 0.5  # chance is 0.1
+    np.testing.assert_allclose(history.steps["learning_rate"], 0.1, rtol=1e-6)
+
+
+def test_fit_is_deterministic(fashion_small):
+    train_ds, _ = fashion_small
+    runs = [
+        loop.fit(
+            LeNet5(hidden_dropout=0.3),
+            optimizers.make("sgd", 0.05),
+            train_ds,
+            epochs=1,
+            batch_size=64,
+            seed=3,
+            quiet=True,
+        )[1]
+        for _ in range(2)
+    ]
+    assert runs[0].steps == runs[1].steps
+
+
+def test_nan_loss_is_a_recorded_outcome(fashion_small):
+    train_ds, test_ds = fashion_small
+    # An infinite learning rate makes every parameter non-finite after the first update.
+    _, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", math.inf),
+        train_ds,
+        epochs=2,
+        batch_size=64,
+        eval_data=test_ds,
+        quiet=True,
+    )
+    assert history.status == DIVERGED
+    assert history.diverged_at_step == 1
+    assert math.isfinite(history.steps["loss"][0]) and math.isnan(history.steps["loss"][1])
+    assert len(history.steps["loss"]) == 2
+    assert history.epochs["epoch"] == []
+    assert math.isnan(history.final("train_loss"))
+
+
+def test_logged_learning_rate_follows_the_schedule(fashion_small):
+    train_ds, _ = fashion_small
+    schedule = optax.linear_schedule(0.1, 0.0, transition_steps=16)
+    _, history = loop.fit(
+        LeNet5(), optimizers.make("sgd", schedule), train_ds, epochs=1, batch_size=32, quiet=True
+    )
+    expected = [float(schedule(k)) for k in range(16)]  # update k uses schedule(k)
+    np.testing.assert_allclose(history.steps["learning_rate"], expected, rtol=1e-6, atol=1e-9)
+
+
+def test_one_compilation_per_batch_shape(fashion_small):
+    train_ds, _ = fashion_small
+    model, tx = LeNet5(), optimizers.make("sgd", 0.01)
+    state = small_state(model, tx, train_ds.images)
+    step = train.CompiledStep(train.make_train_step(model, tx))
+    for size in (32, 32, 16, 32, 16, 8):
+        state, metrics = step(state, train_ds.images[:size], train_ds.labels[:size])
+    assert step.num_compilations == 3
+    assert int(state.step) == 6
+    chex.assert_tree_all_finite(metrics)
+
+
+def test_train_step_matches_a_manual_sgd_update(fashion_small):
+    train_ds, _ = fashion_small
+    model = LeNet5(input_norm="none", hidden_batchnorm=False)
+    tx = optimizers.make("sgd", 0.5)
+    state = small_state(model, tx, train_ds.images)
+    x, y = train_ds.images[:16], train_ds.labels[:16]
+    new_state, metrics = jax.jit(train.make_train_step(model, tx))(state, x, y)
+
+    def loss_fn(params):
+        logits = model.apply({"params": params}, x, train=False)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    expected = jax.tree.map(lambda p, g: p - 0.5 * g, state.params, grads)
+    chex.assert_trees_all_close(new_state.params, expected, atol=1e-6)
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-6)
+
+
+def test_evaluation_is_exact_with_a_padded_last_batch(fashion_small):
+    train_ds, test_ds = fashion_small
+    model, tx = LeNet5(), optimizers.make("sgd", 0.1)
+    state = small_state(model, tx, train_ds.images)
+    eval_step = train.CompiledStep(train.make_eval_step(model))
+    whole = loop.evaluate(eval_step, state, test_ds.images, test_ds.labels, batch_size=256)
+    padded = loop.evaluate(eval_step, state, test_ds.images, test_ds.labels, batch_size=100)
+    assert eval_step.num_compilations == 2
+    np.testing.assert_allclose(padded["loss"], whole["loss"], rtol=1e-5)
+    assert padded["accuracy"] == whole["accuracy"]
+    logits = model.apply(
+        {"params": state.params, "batch_stats": state.batch_stats}, test_ds.images, train=False
+    )
+    np.testing.assert_allclose(
+        whole["accuracy"], float(jnp.mean(jnp.argmax(logits, -1) == test_ds.labels))
+    )
+
+
+def test_eval_batches_cover_every_example_once():
+    seen = np.concatenate([idx[mask] for idx, mask in loop.eval_batches(10, 4)])
+    np.testing.assert_array_equal(seen, np.arange(10))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(epochs=0, batch_size=8), "epochs"),
+        (dict(epochs=1, batch_size=0), "batch_size"),
+        (dict(epochs=1, batch_size=8, sync_every=0), "sync_every"),
+    ],
+)
+def test_fit_rejects_bad_arguments(fashion_small, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        loop.fit(LeNet5(), optimizers.make("sgd", 0.1), fashion_small[0], quiet=True, **kwargs)
+
+
+def test_a_loss_above_max_loss_also_counts_as_divergence(fashion_small):
+    _, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", 0.01),
+        fashion_small[0],
+        epochs=1,
+        batch_size=64,
+        max_loss=0.5,
+        quiet=True,
+    )  # initial loss is ~2.3
+    assert history.status == DIVERGED and history.diverged_at_step == 0
+    assert history.steps["loss"][0] > 0.5
