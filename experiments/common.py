@@ -2,7 +2,7 @@
 
 import argparse
 import dataclasses
-import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,5 +103,25 @@ def replace(config: Any, **overrides: Any) -> Any:
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
-def relpath(path: os.PathLike) -> str:
-    return os.path.relpath(path)
+@dataclasses.dataclass
+class Recorder:
+    """Writes an experiment's results.json atomically, as often as there is something new."""
+
+    name: str
+    config: Any
+    workdir: Path
+    started_at: str = dataclasses.field(default_factory=results.now_iso)
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def write(self, runs: list, summary: Mapping[str, Any], status: str) -> dict[str, Any]:
+        doc = results.results_document(
+            self.name,
+            self.config,
+            runs,
+            summary,
+            status=status,
+            wall_time_s=time.perf_counter() - self.start,
+            started_at=self.started_at,
+        )
+        results.write_json_atomic(self.workdir / "results.json", doc)
+        return doc

@@ -1,26 +1,28 @@
-"""LR range test, grid form: LeNet-5 on Fashion-MNIST with plain SGD.
+"""LR range test: LeNet-5 on Fashion-MNIST with plain SGD, in two forms.
 
-    python -m experiments.lr_range_test            # the seeds' 11 rates x 5 epochs
-    python -m experiments.lr_range_test --smoke    # seconds
+    python -m experiments.lr_range_test                   # grid: 11 rates x 5 epochs (seeds)
+    python -m experiments.lr_range_test --method sweep    # one run, lr growing per update
+    python -m experiments.lr_range_test --smoke           # seconds
 
-Trains a fresh model (same initialization) at each learning rate, plots the final training loss
-and accuracy against log10(lr), and picks lr_min / lr_max with the rule documented in
-`jaxsched.range_test`. Writes <out>/results.json after every learning rate (atomically, so an
-interrupted run resumes where it stopped) and <out>/lr_range_test.png, <out>/loss_per_iteration.png.
+grid: trains a fresh model (same initialization) at each learning rate, plots the final training
+loss and accuracy against log10(lr). sweep (Smith 2017, fastai's lr_find): one run whose rate
+grows exponentially from --sweep-start to --sweep-end, stopped when the smoothed loss exceeds 4x
+its best. Both pick lr_min / lr_max with the rules documented in `jaxsched.range_test`, and
+write <out>/results.json (atomically, after every run: an interrupted grid resumes where it
+stopped) and PNG figures.
 """
 
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from experiments import common
-from experiments.configs.lr_range_test import DEFAULT, SMOKE, Config
-from jaxsched import loop, optimizers, plots, range_test, results
+from experiments.configs.lr_range_test import DEFAULT, METHODS, SMOKE, Config
+from jaxsched import data, loop, optimizers, plots, range_test, results
 from jaxsched.models import LeNet5
 
 NAME = "lr_range_test"
@@ -29,9 +31,10 @@ NAME = "lr_range_test"
 def run(
     config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
 ) -> dict[str, Any]:
-    """Runs the grid and returns the results document (also written to workdir/results.json)."""
-    workdir = Path(workdir)
-    started_at, start = results.now_iso(), time.perf_counter()
+    """Runs the range test and returns the results document (also in workdir/results.json)."""
+    if config.method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
+    recorder = common.Recorder(NAME, config, Path(workdir))
     train, test = common.load_splits(
         config.dataset,
         config.data_dir,
@@ -45,31 +48,22 @@ def run(
         input_norm=config.input_norm,
         hidden_batchnorm=config.hidden_batchnorm,
     )
-    done = {} if fresh else common.completed_runs(workdir, config, "learning_rate")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "learning_rate")
+    if config.method == "grid":
+        return _grid(config, recorder, model, train, test, done, quiet)
+    return _sweep(config, recorder, model, train, done, quiet)
+
+
+def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-
-    def write(status: str, summary: dict[str, Any]) -> dict[str, Any]:
-        doc = results.results_document(
-            NAME,
-            config,
-            runs,
-            summary,
-            status=status,
-            wall_time_s=time.perf_counter() - start,
-            started_at=started_at,
-        )
-        results.write_json_atomic(workdir / "results.json", doc)
-        return doc
-
     for lr in config.learning_rates:
         if lr in done:
             runs.append(dict(done[lr]))
-            print(f"lr={lr:g}: reusing the completed run in {workdir / 'results.json'}")
+            print(f"lr={lr:g}: reusing the completed run in {recorder.workdir / 'results.json'}")
             continue
-        tx = optimizers.make(config.optimizer, lr)
         _, history = loop.fit(
             model,
-            tx,
+            optimizers.make(config.optimizer, lr),
             train,
             epochs=config.epochs,
             batch_size=config.batch_size,
@@ -82,12 +76,54 @@ def run(
         )
         runs.append({"learning_rate": lr, "final": _final(history), "history": history.to_dict()})
         print(_row(runs[-1]), flush=True)
-        write("running", {})
+        recorder.write(runs, {}, "running")
+    summary = _summarize_grid(runs)
+    doc = recorder.write(runs, summary, results.DONE)
+    plots.save(plots.lr_range_grid(doc["runs"], summary), recorder.workdir / "lr_range_test.png")
+    plots.save(plots.loss_per_iteration(doc["runs"]), recorder.workdir / "loss_per_iteration.png")
+    return doc
 
-    summary = _summarize(runs)
-    doc = write(results.DONE, summary)
-    plots.save(plots.lr_range_grid(doc["runs"], summary), workdir / "lr_range_test.png")
-    plots.save(plots.loss_per_iteration(doc["runs"]), workdir / "loss_per_iteration.png")
+
+def _sweep(config, recorder, model, train, done, quiet) -> dict[str, Any]:
+    key = "sweep"
+    beta = range_test.sweep_beta(config.sweep_steps)
+    if key in done:
+        print(f"reusing the completed sweep in {recorder.workdir / 'results.json'}")
+        run = dict(done[key])
+    else:
+        schedule = range_test.sweep_schedule(
+            config.sweep_start, config.sweep_end, config.sweep_steps
+        )
+        steps_per_epoch = data.num_batches(len(train.labels), config.batch_size)
+        _, history = loop.fit(
+            model,
+            optimizers.make(config.optimizer, schedule),
+            train,
+            epochs=math.ceil(config.sweep_steps / steps_per_epoch),
+            batch_size=config.batch_size,
+            seed=config.seed,
+            max_steps=config.sweep_steps,
+            stop_when=range_test.explosion_rule(config.sweep_factor),
+            sync_every=10,
+            quiet=quiet,
+            description="sweep",
+        )
+        run = {"learning_rate": key, "final": _final(history), "history": history.to_dict()}
+    steps = run["history"]["steps"]
+    try:
+        summary = range_test.suggest_from_sweep(
+            steps["learning_rate"], steps["loss"], beta=beta, factor=config.sweep_factor
+        )
+    except ValueError as e:
+        summary = {"lr_min": None, "lr_max": None, "error": str(e)}
+    summary = {
+        **summary,
+        "updates": len(steps["loss"]),
+        "status": run["history"]["status"],
+        "wall_time_s": run["history"]["wall_time_s"],
+    }
+    doc = recorder.write([run], summary, results.DONE)
+    plots.save(plots.lr_sweep(doc["runs"][0], summary), recorder.workdir / "lr_sweep.png")
     return doc
 
 
@@ -107,27 +143,23 @@ def _final(history: results.History) -> dict[str, Any]:
     }
 
 
-def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarize_grid(runs: list[dict[str, Any]]) -> dict[str, Any]:
     lrs = [r["learning_rate"] for r in runs]
-    losses = [r["final"]["train_loss"] for r in runs]
-    losses = [math.nan if v is None else v for v in losses]
+    losses = [
+        math.nan if r["final"]["train_loss"] is None else r["final"]["train_loss"] for r in runs
+    ]
     try:
         bounds = range_test.suggest_from_grid(lrs, losses)
     except ValueError as e:  # every rate diverged: a result too
         bounds = {"lr_min": None, "lr_max": None, "error": str(e)}
     epoch_times = [r["final"]["epoch_time_s"] for r in runs]
     epoch_times = [t for t in epoch_times if t is not None and math.isfinite(t)]
+    table_keys = ("status", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
     return {
         **bounds,
         "diverged": [r["learning_rate"] for r in runs if r["final"]["status"] == results.DIVERGED],
         "table": [
-            {
-                "learning_rate": r["learning_rate"],
-                **{
-                    k: r["final"][k]
-                    for k in ("status", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-                },
-            }
+            {"learning_rate": r["learning_rate"], **{k: r["final"][k] for k in table_keys}}
             for r in runs
         ],
         "mean_epoch_time_s": float(np.mean(epoch_times)) if epoch_times else None,
@@ -135,11 +167,9 @@ def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _fmt(value: Any, spec: str) -> str:
-    return (
-        "-"
-        if value is None or (isinstance(value, float) and not math.isfinite(value))
-        else format(value, spec)
-    )
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
 
 
 def _row(run: dict[str, Any]) -> str:
@@ -147,8 +177,7 @@ def _row(run: dict[str, Any]) -> str:
     return (
         f"lr={run['learning_rate']:<8g} {f['status']:<9} "
         f"train loss {_fmt(f['train_loss'], '.4f')}  acc {_fmt(f['train_accuracy'], '.4f')}"
-        f"  val acc {_fmt(f['val_accuracy'], '.4f')}"
-        f"  {_fmt(f['epoch_time_s'], '.1f')} s/epoch"
+        f"  val acc {_fmt(f['val_accuracy'], '.4f')}  {_fmt(f['epoch_time_s'], '.1f')} s/epoch"
     )
 
 
@@ -159,9 +188,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common.add_common_args(parser, f"runs/{NAME}")
-    parser.add_argument("--epochs", type=int, help="epochs per learning rate")
-    parser.add_argument("--lrs", type=float, nargs="+", help="learning rates to try")
+    parser.add_argument("--method", choices=METHODS, help="grid (default) or sweep")
+    parser.add_argument("--epochs", type=int, help="grid: epochs per learning rate")
+    parser.add_argument("--lrs", type=float, nargs="+", help="grid: learning rates to try")
     parser.add_argument("--batch-size", type=int, help="examples per update")
+    parser.add_argument("--sweep-start", type=float, help="sweep: first learning rate")
+    parser.add_argument("--sweep-end", type=float, help="sweep: last learning rate")
+    parser.add_argument("--sweep-steps", type=int, help="sweep: updates from start to end")
     return parser.parse_args(argv)
 
 
@@ -169,21 +202,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = common.config_overrides(
         args,
-        {"epochs": "epochs", "batch_size": "batch_size", "seed": "seed", "data_dir": "data_dir"},
+        {
+            "epochs": "epochs",
+            "batch_size": "batch_size",
+            "seed": "seed",
+            "data_dir": "data_dir",
+            "method": "method",
+            "sweep_start": "sweep_start",
+            "sweep_end": "sweep_end",
+            "sweep_steps": "sweep_steps",
+        },
     )
     if args.lrs:
         overrides["learning_rates"] = tuple(args.lrs)
     config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
-    workdir = common.output_dir(args, f"runs/{NAME}")
+    workdir = common.output_dir(
+        args, f"runs/{NAME}" + ("_sweep" if config.method == "sweep" else "")
+    )
     doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     s = doc["summary"]
     print(f"\nlr_min = {s['lr_min']}  lr_max = {s['lr_max']}")
     print(f"rule: {s.get('rule', s.get('error'))}")
-    print(f"diverged: {s['diverged']}; mean time per epoch {_fmt(s['mean_epoch_time_s'], '.1f')} s")
-    print(
-        f"wrote {workdir / 'results.json'}, {workdir / 'lr_range_test.png'}, "
-        f"{workdir / 'loss_per_iteration.png'}"
-    )
+    if config.method == "grid":
+        print(
+            f"diverged: {s['diverged']}; mean time per epoch "
+            f"{_fmt(s['mean_epoch_time_s'], '.1f')} s"
+        )
+    else:
+        print(f"{s['updates']} updates ({s['status']}), {s['wall_time_s']:.1f} s")
+    print(f"wrote {workdir}/results.json and figures")
     return 0
 
 

@@ -8,7 +8,7 @@ status "diverged" and keeps every metric recorded up to that update.
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import flax.linen as nn
 import jax
@@ -17,7 +17,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxsched import data, train
-from jaxsched.results import DIVERGED, History
+from jaxsched.results import DIVERGED, DONE, STOPPED, History
 
 
 def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -63,6 +63,9 @@ def fit(
     eval_data: data.Dataset | None = None,
     eval_batch_size: int = 1000,
     augment: train.AugmentFn | None = None,
+    regularizer: train.RegularizerFn | None = None,
+    max_steps: int | None = None,
+    stop_when: Callable[[History], bool] | None = None,
     sync_every: int = 100,
     max_loss: float = math.inf,
     quiet: bool = False,
@@ -77,6 +80,12 @@ def fit(
       batch_size: examples per update, in [1, N].
       seed: initializes the parameters, the shuffling and the dropout/augmentation keys.
       eval_data: evaluated after every epoch (BatchNorm in inference mode) when given.
+      augment: on-device augmentation applied inside the jitted step.
+      regularizer: a penalty of the params added to the loss (e.g. `losses.l2_penalty`).
+      max_steps: end after this many updates even mid-epoch (status "done"; a partial epoch
+        gets no per-epoch record).
+      stop_when: called with the history after every host sync and every epoch; True ends the
+        run with status "stopped" (early stopping, the LR sweep's explosion rule).
       sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
       quiet: no progress bar (there is none either when stderr is not a terminal).
@@ -88,57 +97,62 @@ def fit(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if sync_every < 1:
         raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1 or None, got {max_steps}")
     n = len(train_data.images)
     steps_per_epoch = data.num_batches(n, batch_size)  # validates batch_size
+    total_steps = (
+        epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    )
     run_start = time.perf_counter()
-    rng = jax.random.key(seed)
-    state = train.init_train_state(model, tx, rng, train_data.images[:1])
-    train_step = train.CompiledStep(train.make_train_step(model, tx, augment), donate_state=True)
+    state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
+    train_step = train.CompiledStep(
+        train.make_train_step(model, tx, augment, regularizer), donate_state=True
+    )
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()
     progress = tqdm(
-        total=epochs * steps_per_epoch,
+        total=total_steps,
         desc=description,
         unit="step",
         leave=False,
         disable=quiet or not sys.stderr.isatty(),
     )
 
-    def drain(pending: list) -> bool:
-        """Moves pending device metrics to the history; False if a loss was non-finite."""
+    def drain(pending: list) -> str | None:
+        """Moves pending device metrics to the history; returns a final status or None."""
         fetched = jax.device_get(pending)
+        progress.update(len(pending))
         pending.clear()
         for metrics in fetched:
             for key, value in metrics.items():
                 history.steps[key].append(float(value))
             loss = float(metrics["loss"])
             if not math.isfinite(loss) or loss > max_loss:
-                history.status = DIVERGED
                 history.diverged_at_step = len(history.steps["loss"]) - 1
-                return False
-        return True
+                return DIVERGED
+        return STOPPED if stop_when is not None and stop_when(history) else None
 
-    try:
+    def run_epochs() -> str:
+        nonlocal state
+        steps_done = 0
         for epoch in range(epochs):
-            epoch_start = time.perf_counter()
-            first_step = len(history.steps["loss"])
+            epoch_start, first_step = time.perf_counter(), steps_done
             pending: list = []
             for idx in data.epoch_batches(n, batch_size, seed=seed, epoch=epoch):
+                if steps_done >= total_steps:
+                    break
                 state, metrics = train_step(state, train_data.images[idx], train_data.labels[idx])
+                steps_done += 1
                 pending.append(metrics)
-                if len(pending) >= sync_every and not drain(pending):
-                    return state, history
-                progress.update(1)
-            if not drain(pending):
-                return state, history
-            train_time = time.perf_counter() - epoch_start
+                if len(pending) >= sync_every and (status := drain(pending)):
+                    return status
+            if status := drain(pending):
+                return status
+            if steps_done - first_step < steps_per_epoch:
+                return DONE  # max_steps ended this epoch early: no per-epoch record
             progress.set_postfix(loss=f"{history.steps['loss'][-1]:.4f}")
-            history.epochs["epoch"].append(epoch + 1)
-            history.epochs["train_loss"].append(float(np.mean(history.steps["loss"][first_step:])))
-            history.epochs["train_accuracy"].append(
-                float(np.mean(history.steps["accuracy"][first_step:]))
-            )
-            history.epochs["train_time_s"].append(train_time)
+            _record_epoch(history, epoch, first_step, time.perf_counter() - epoch_start)
             eval_start = time.perf_counter()
             if eval_data is not None:
                 result = evaluate(
@@ -147,8 +161,43 @@ def fit(
                 history.epochs["val_loss"].append(result["loss"])
                 history.epochs["val_accuracy"].append(result["accuracy"])
             history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
+            if steps_done >= total_steps:
+                return DONE
+            if stop_when is not None and stop_when(history):
+                return STOPPED
+        return DONE
+
+    try:
+        history.status = run_epochs()
         return state, history
     finally:
         progress.close()
         history.compile_time_s = train_step.compile_time_s + eval_step.compile_time_s
         history.wall_time_s = time.perf_counter() - run_start
+
+
+def _record_epoch(history: History, epoch: int, first_step: int, train_time: float) -> None:
+    history.epochs["epoch"].append(epoch + 1)
+    history.epochs["train_loss"].append(float(np.mean(history.steps["loss"][first_step:])))
+    history.epochs["train_accuracy"].append(float(np.mean(history.steps["accuracy"][first_step:])))
+    history.epochs["train_time_s"].append(train_time)
+
+
+def early_stopping(
+    patience: int,
+    monitor: str = "val_loss",
+    min_delta: float = 0.0,
+) -> Callable[[History], bool]:
+    """A `stop_when` rule: True once `monitor` (a per-epoch key, lower is better) has not
+    improved by more than `min_delta` for `patience` epochs (Keras's EarlyStopping)."""
+    if patience < 1:
+        raise ValueError(f"patience must be >= 1, got {patience}")
+
+    def stop(history: History) -> bool:
+        values = history.epochs.get(monitor, [])
+        if len(values) <= patience:
+            return False
+        best_before = min(values[:-patience])
+        return min(values[-patience:]) > best_before - min_delta
+
+    return stop

@@ -64,6 +64,8 @@ def lr_range_grid(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any])
                 )
         ax.set_xlabel("log10(learning rate)")
         ax.set_ylabel(label)
+        if key == "train_loss":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("LR range test (grid): one fresh model per learning rate")
@@ -91,5 +93,38 @@ def loss_per_iteration(runs: Sequence[Mapping[str, Any]], smooth: int = 50) -> p
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def lr_sweep(run: Mapping[str, Any], summary: Mapping[str, Any]) -> plt.Figure:
+    """Batch loss (faint) and its smoothed curve against the learning rate of a one-run sweep.
+
+    run: {"history": {"steps": {"learning_rate", "loss"}}}; summary: "lr_min" / "lr_max".
+    """
+    from jaxsched.range_test import despike, smooth
+
+    steps = run["history"]["steps"]
+    lrs, loss = _finite(steps["learning_rate"]), _finite(steps["loss"])
+    ok = np.isfinite(loss)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(lrs[ok], loss[ok], color="0.7", lw=0.8, label="batch loss")
+    end = summary.get("used_steps") or int(ok.sum())
+    if end:
+        beta = summary.get("beta", 0.98)
+        ax.plot(lrs[:end], smooth(despike(loss[:end]), beta), lw=2, label=f"smoothed ({beta:.2f})")
+    for name, color in (("lr_min", "g"), ("lr_max", "m")):
+        if summary.get(name):
+            ax.axvline(
+                summary[name], color=color, linestyle="--", label=f"{name} = {summary[name]:.3g}"
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (grows every update)")
+    ax.set_ylabel("training loss")
+    if ok.any():
+        ax.set_ylim(0, min(np.nanmax(loss[ok]), 3 * np.nanmax(loss[ok][:10])) * 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("LR range test (one-run sweep)")
     fig.tight_layout()
     return fig

@@ -25,6 +25,7 @@ import jaxsched
 
 DONE = "done"
 DIVERGED = "diverged"
+STOPPED = "stopped"  # ended by a stop rule (early stopping, a sweep's explosion rule)
 
 
 @dataclasses.dataclass
@@ -36,7 +37,8 @@ class History:
     epochs: per completed epoch, lists "epoch" (1-based), "train_loss" and "train_accuracy"
       (means over the epoch's batches, as Keras reports them), "val_loss" and "val_accuracy"
       (after the epoch, when validation data is given), "train_time_s", "eval_time_s".
-    status: "done", or "diverged" when a loss became NaN/inf (metrics up to then are kept).
+    status: "done"; "diverged" when a loss became NaN/inf (metrics up to then are kept);
+      "stopped" when a stop rule ended it (early stopping).
     diverged_at_step: 0-based index of the first non-finite loss, else None.
     compile_time_s: seconds spent compiling train/eval steps (included in the epoch times).
     wall_time_s: seconds for the whole run.

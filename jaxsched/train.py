@@ -18,6 +18,8 @@ from jaxsched import losses, optimizers
 Metrics = dict[str, jax.Array]
 # augment(rng, images float[B, H, W, C]) -> images float[B', H', W', C]
 AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+# regularizer(params) -> float32[], added to the loss (e.g. an L2 penalty on the kernels)
+RegularizerFn = Callable[[Any], jax.Array]
 
 
 class TrainState(NamedTuple):
@@ -57,12 +59,14 @@ def make_train_step(
     model: nn.Module,
     tx: optax.GradientTransformation,
     augment: AugmentFn | None = None,
+    regularizer: RegularizerFn | None = None,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
 
-    images: float32[B, H, W, C]; labels: int32[B]. metrics: scalar "loss" (mean cross-entropy
-    of the batch before the update), "accuracy", and "learning_rate" (the rate the update used;
-    NaN when the optimizer does not expose it).
+    images: float32[B, H, W, C]; labels: int32[B]. metrics: scalar "loss" (the objective of the
+    batch before the update: mean cross-entropy plus `regularizer(params)` when given, as Keras
+    reports it), "accuracy", and "learning_rate" (the rate the update used; NaN when the
+    optimizer does not expose it).
     """
 
     def step(state: TrainState, images: jax.Array, labels: jax.Array):
@@ -79,7 +83,10 @@ def make_train_step(
                 rngs={"dropout": dropout_rng},
                 mutable=["batch_stats"],
             )
-            return losses.cross_entropy(logits, labels), (logits, updates.get("batch_stats", {}))
+            loss = losses.cross_entropy(logits, labels)
+            if regularizer is not None:
+                loss = loss + regularizer(params)
+            return loss, (logits, updates.get("batch_stats", {}))
 
         (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params

@@ -97,3 +97,19 @@ def test_cli_overrides_reach_the_config(tmp_path, monkeypatch):
     assert seen["workdir"] == tmp_path
     lr_range_test.main(["--smoke"])
     assert seen["config"] == SMOKE and str(seen["workdir"]).endswith("_smoke")
+
+
+def test_sweep_method_end_to_end(tmp_path):
+    config = dataclasses.replace(TINY, method="sweep", sweep_start=1e-5, sweep_end=1e3,
+                                 sweep_steps=40)
+    doc = lr_range_test.run(config, tmp_path, quiet=True)
+    (run,) = doc["runs"]
+    steps = run["history"]["steps"]
+    assert 12 <= len(steps["loss"]) <= 40
+    assert steps["learning_rate"][0] == pytest.approx(1e-5, rel=1e-4)
+    assert all(b > a for a, b in zip(steps["learning_rate"], steps["learning_rate"][1:]))
+    s = doc["summary"]
+    assert 1e-5 <= s["lr_min"] < s["lr_max"] <= 1e3
+    assert (tmp_path / "lr_sweep.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="method"):
+        lr_range_test.run(dataclasses.replace(config, method="bisect"), tmp_path)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxsched.models import LeNet5, count_params
+from jaxsched.models import MLP, LeNet5, count_params
 
 
 def init(model, shape=(2, 28, 28, 1)):
@@ -77,3 +77,30 @@ def test_dropout_is_random_in_training_and_off_in_evaluation():
 def test_bad_arguments_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         init(LeNet5(**kwargs))
+
+
+def test_cifar_mlp_parameter_count_and_he_normal_init():
+    model = MLP(hidden=(1000, 1000))
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+    # 3072*1000+1000 + 1000*1000+1000 + 1000*10+10, as Keras's summary gives.
+    assert count_params(variables) == 3_072_000 + 1000 + 1_000_000 + 1000 + 10_010
+    kernel = variables["params"]["Dense_0"]["kernel"]
+    # He normal (truncated normal with std sqrt(2 / fan_in)).
+    assert abs(float(kernel.std()) - (2 / 3072) ** 0.5) < 0.05 * (2 / 3072) ** 0.5
+    assert float(jnp.abs(variables["params"]["Dense_0"]["bias"]).max()) == 0.0
+    logits = model.apply(variables, jnp.ones((4, 32, 32, 3)), train=False)
+    chex.assert_shape(logits, (4, 10))
+
+
+def test_mlp_dropout_only_in_training():
+    model = MLP(hidden=(32,), input_dropout=0.2, hidden_dropout=0.5)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 8)), train=False)
+    x = jnp.ones((2, 8))
+    a = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(0)})
+    b = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)})
+    assert not jnp.allclose(a, b)
+    chex.assert_trees_all_equal(
+        model.apply(variables, x, train=False), MLP(hidden=(32,)).apply(variables, x, train=False)
+    )
+    with pytest.raises(ValueError, match="hidden_dropout"):
+        MLP(hidden_dropout=1.5).init(jax.random.key(0), x, train=False)

@@ -2,9 +2,19 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from jaxsched.range_test import suggest_from_grid
+from jaxsched import results
+from jaxsched.range_test import (
+    despike,
+    explosion_rule,
+    smooth,
+    suggest_from_grid,
+    suggest_from_sweep,
+    sweep_beta,
+    sweep_schedule,
+)
 
 
 def test_picks_min_loss_and_steepest_fall():
@@ -48,3 +58,83 @@ def test_uneven_grids_use_slopes_per_log_unit():
 def test_bad_input(lrs, losses, match):
     with pytest.raises(ValueError, match=match):
         suggest_from_grid(lrs, losses)
+
+
+# ---------------------------------------------------------------- sweep form
+
+
+def test_sweep_schedule_is_an_exponential_ramp():
+    schedule = sweep_schedule(1e-9, 10.0, 101)
+    lrs = np.array([float(schedule(k)) for k in range(101)])
+    np.testing.assert_allclose(lrs, 1e-9 * 10 ** (np.arange(101) / 10), rtol=1e-4)
+
+
+def test_smooth_is_a_bias_corrected_ema():
+    np.testing.assert_allclose(smooth([2.0, 2.0, 2.0]), [2.0, 2.0, 2.0])
+    m1 = 0.5 * 1.0
+    m2 = 0.5 * m1 + 0.5 * 3.0
+    np.testing.assert_allclose(smooth([1.0, 3.0], beta=0.5), [m1 / 0.5, m2 / 0.75])
+
+
+def synthetic_sweep(n=200, spike_at=None, nan_from=None):
+    """A loss curve over 1e-6..1: flat, falls fastest near 1e-3, minimum near 0.1, explodes."""
+    lrs = 1e-6 * 10 ** (6 * np.arange(n) / (n - 1))
+    x = np.log10(lrs)
+    loss = 2.3 - 2.0 / (1 + np.exp(-3 * (x + 3))) + 40 * np.maximum(x + 1, 0) ** 2
+    if spike_at is not None:
+        loss[spike_at] = 50.0
+    if nan_from is not None:
+        loss[nan_from:] = np.nan
+    return lrs, loss
+
+
+def test_sweep_suggestion_on_a_known_curve():
+    lrs, loss = synthetic_sweep()
+    s = suggest_from_sweep(lrs, loss, beta=0.0)  # no smoothing: read the curve itself
+    assert 10**-3.2 < s["lr_min"] < 10**-2.8  # steepest fall of the logistic at 1e-3
+    assert 10**-1.6 < s["lr_max"] < 10**-0.9  # minimum before the quadratic blow-up
+    assert s["stopped_at"] is not None and s["used_steps"] < len(lrs)
+
+
+def test_sweep_suggestion_survives_an_early_spike_and_nan():
+    lrs, loss = synthetic_sweep(spike_at=3, nan_from=190)
+    s = suggest_from_sweep(lrs, loss)
+    assert 10**-3.5 < s["lr_min"] < 10**-2.3
+    assert s["lr_min"] < s["lr_max"] < 1.0
+
+
+def test_sweep_suggestion_needs_enough_points():
+    lrs, loss = synthetic_sweep(nan_from=5)
+    with pytest.raises(ValueError, match="skip_start"):
+        suggest_from_sweep(lrs, loss)
+
+
+def test_explosion_rule_stops_after_a_blow_up():
+    history = results.History()
+    history.steps["loss"] = [2.0] * 20 + [1.0] * 5
+    assert not explosion_rule(factor=4)(history)
+    history.steps["loss"] += [100.0] * 5
+    assert explosion_rule(factor=4)(history)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr_start=1.0, lr_end=0.1, num_steps=10), "lr_start"),
+        (dict(lr_start=1e-3, lr_end=0.1, num_steps=1), "num_steps"),
+    ],
+)
+def test_sweep_schedule_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sweep_schedule(**kwargs)
+
+
+def test_despike_removes_isolated_spikes_and_keeps_trends():
+    np.testing.assert_array_equal(despike([1, 1, 9, 1, 1]), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(despike([1, 2, 3, 4, 5, 6]), [2, 2.5, 3, 4, 4.5, 5])
+
+
+def test_sweep_beta_scales_with_the_sweep_length():
+    assert sweep_beta(2000) == pytest.approx(0.98)
+    assert sweep_beta(100) == pytest.approx(0.6)
+    assert sweep_beta(10) == 0.0

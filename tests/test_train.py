@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsched import loop, optimizers, train
+from jaxsched import loop, optimizers, results, train
 from jaxsched.models import LeNet5
 from jaxsched.results import DIVERGED, DONE
 
@@ -163,3 +163,64 @@ def test_a_loss_above_max_loss_also_counts_as_divergence(fashion_small):
     )  # initial loss is ~2.3
     assert history.status == DIVERGED and history.diverged_at_step == 0
     assert history.steps["loss"][0] > 0.5
+
+
+def test_max_steps_ends_mid_epoch_without_an_epoch_record(fashion_small):
+    _, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", 0.01),
+        fashion_small[0],
+        epochs=3,
+        batch_size=64,
+        max_steps=11,
+        sync_every=4,
+        quiet=True,
+    )
+    assert history.status == DONE and len(history.steps["loss"]) == 11
+    assert history.epochs["epoch"] == [1]  # 8 updates per epoch: one whole epoch, then 3
+
+
+def test_stop_when_ends_the_run_as_stopped(fashion_small):
+    train_ds, test_ds = fashion_small
+    _, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", 0.01),
+        train_ds,
+        epochs=5,
+        batch_size=64,
+        eval_data=test_ds,
+        quiet=True,
+        stop_when=lambda h: len(h.epochs["epoch"]) == 2,
+    )
+    assert history.status == "stopped" and history.epochs["epoch"] == [1, 2]
+    assert math.isfinite(history.final("val_loss"))
+
+
+@pytest.mark.parametrize(
+    "val_loss, patience, stops",
+    [
+        ([1.0, 0.9, 0.8], 2, False),  # still improving
+        ([1.0, 0.9, 0.95, 0.91], 2, True),  # no new best in the last 2 epochs
+        ([1.0, 0.9, 0.95, 0.89], 2, False),  # new best in the window
+        ([1.0, 0.9], 2, False),  # too few epochs to judge
+    ],
+)
+def test_early_stopping_rule(val_loss, patience, stops):
+    history = results.History()
+    history.epochs["val_loss"] = val_loss
+    assert loop.early_stopping(patience)(history) is stops
+
+
+def test_regularizer_adds_to_the_loss_and_the_gradient(fashion_small):
+    train_ds, _ = fashion_small
+    model = LeNet5(input_norm="none", hidden_batchnorm=False)
+    tx = optimizers.make("sgd", 0.1)
+    state = small_state(model, tx, train_ds.images)
+    x, y = train_ds.images[:8], train_ds.labels[:8]
+    penalty = lambda p: 0.01 * sum(jnp.sum(w**2) for w in jax.tree.leaves(p))  # noqa: E731
+    plain_state, plain = train.make_train_step(model, tx)(state, x, y)
+    reg_state, reg = train.make_train_step(model, tx, regularizer=penalty)(state, x, y)
+    np.testing.assert_allclose(reg["loss"], plain["loss"] + penalty(state.params), rtol=1e-5)
+    # SGD with lr 0.1 and penalty c*|w|^2: the extra step is -0.1 * 2c * w.
+    expected = jax.tree.map(lambda p, w: p - 0.1 * 2 * 0.01 * w, plain_state.params, state.params)
+    chex.assert_trees_all_close(reg_state.params, expected, atol=1e-6)

@@ -2,10 +2,15 @@
 
 import dataclasses
 
+METHODS = ("grid", "sweep")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """One fresh LeNet-5 per learning rate, plain SGD, final loss against log10(lr).
+    """LR range test of LeNet-5 with plain SGD.
+
+    method: "grid" (one fresh model per learning rate, final loss against log10(lr)) or
+      "sweep" (one run, the rate growing exponentially per update).
 
     learning_rates: the grid; the seeds used 10^1, 10^0, ..., 10^-9.
     epochs: epochs per learning rate.
@@ -14,6 +19,8 @@ class Config:
     preprocessing: "scale" ([0, 1]), "pixel_mean" ([0, 1] minus the per-pixel train mean) or
       "standardize" (per-channel train mean 0, std 1).
     input_norm / hidden_batchnorm: the LeNet-5 variant (see jaxsched.models.LeNet5).
+    sweep_start / sweep_end / sweep_steps: the sweep's first and last rate and its length in
+      updates; sweep_factor: it stops once the smoothed loss exceeds this multiple of its best.
     divergence_loss: a batch loss above this (nats; chance level is ln 10 = 2.3) or NaN/inf ends
       the run as "diverged". BatchNorm keeps the loss finite at absurd rates (1e25 at lr=100),
       so NaN alone would call such runs "done".
@@ -33,6 +40,11 @@ class Config:
     eval_examples: int | None = None
     eval_batch_size: int = 1000
     divergence_loss: float = 100.0
+    method: str = "grid"
+    sweep_start: float = 1e-9
+    sweep_end: float = 10.0
+    sweep_steps: int = 2000
+    sweep_factor: float = 4.0
 
 
 DEFAULT = Config()
@@ -44,4 +56,5 @@ SMOKE = dataclasses.replace(
     train_examples=512,
     eval_examples=256,
     eval_batch_size=256,
+    sweep_steps=100,
 )

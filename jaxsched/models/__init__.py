@@ -1,6 +1,7 @@
 """Flax (linen) models. Each is a pure `init` / `apply` pair over a params pytree."""
 
 from jaxsched.models.lenet import LeNet5
+from jaxsched.models.mlp import MLP
 from jaxsched.models.utils import count_params
 
-__all__ = ["LeNet5", "count_params"]
+__all__ = ["MLP", "LeNet5", "count_params"]
