@@ -80,7 +80,10 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
     summary = _summarize_grid(runs)
     doc = recorder.write(runs, summary, results.DONE)
     plots.save(plots.lr_range_grid(doc["runs"], summary), recorder.workdir / "lr_range_test.png")
-    plots.save(plots.loss_per_iteration(doc["runs"]), recorder.workdir / "loss_per_iteration.png")
+    labelled = [{**r, "label": f"lr={r['learning_rate']:g}"} for r in doc["runs"]]
+    plots.save(
+        plots.step_curves(labelled, "loss", logy=True), recorder.workdir / "loss_per_iteration.png"
+    )
     return doc
 
 

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -73,26 +74,59 @@ def lr_range_grid(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any])
     return fig
 
 
-def loss_per_iteration(runs: Sequence[Mapping[str, Any]], smooth: int = 50) -> plt.Figure:
-    """Per-update training loss of each run (moving average over `smooth` updates)."""
+def _moving_average(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): the trailing moving average of `values` over `window` points, NaNs dropped."""
+    values = values[np.isfinite(values)]
+    k = max(1, min(window, len(values)))
+    return np.arange(k - 1, len(values)), np.convolve(values, np.ones(k) / k, mode="valid")
+
+
+def step_curves(
+    runs: Sequence[Mapping[str, Any]], key: str, *, smooth: int = 50, logy: bool = False
+) -> plt.Figure:
+    """Per-update `key` ("loss", "accuracy", "learning_rate") of each run, one line per run.
+
+    runs: [{"label", "history": {"steps": {key: [...]}}}, ...]; a moving average over `smooth`
+    updates tames the batch-to-batch noise (1 draws the raw values).
+    """
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for run in sorted(runs, key=lambda r: r["learning_rate"]):
-        loss = _finite(run["history"]["steps"]["loss"])
-        if len(loss) == 0:
-            continue
-        k = max(1, min(smooth, len(loss)))
-        smoothed = np.convolve(loss, np.ones(k) / k, mode="valid")
-        ax.plot(
-            np.arange(k - 1, len(loss)),
-            smoothed,
-            lw=1,
-            label=f"lr={run['learning_rate']:g} ({run['history']['status']})",
-        )
+    for run in runs:
+        x, y = _moving_average(_finite(run["history"]["steps"][key]), smooth)
+        if len(y):
+            ax.plot(x, y, lw=1, label=f"{run['label']} ({run['history']['status']})")
     ax.set_xlabel("iteration (optimizer update)")
-    ax.set_ylabel(f"training loss (moving average, {smooth} updates)")
-    ax.set_yscale("log")
+    name = key.replace("_", " ")
+    ax.set_ylabel(name if smooth <= 1 else f"{name} (moving average, {smooth} updates)")
+    if logy:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def epoch_curves(runs: Sequence[Mapping[str, Any]]) -> plt.Figure:
+    """Train and validation loss and accuracy per epoch, every run on the same four panels."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    panels = (
+        ("train_loss", "training loss"),
+        ("val_loss", "validation loss"),
+        ("train_accuracy", "training accuracy"),
+        ("val_accuracy", "validation accuracy"),
+    )
+    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+        for run in runs:
+            epochs = run["history"]["epochs"]
+            if epochs.get(key):
+                ax.plot(epochs["epoch"], _finite(epochs[key]), marker=".", lw=1, label=run["label"])
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if "loss" in key:
+            ax.set_yscale("log")
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

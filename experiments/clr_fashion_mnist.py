@@ -1,0 +1,246 @@
+"""Cyclical learning rates vs constant rates: LeNet-5 on Fashion-MNIST, SGD, batch 64.
+
+    python -m experiments.clr_fashion_mnist            # all policies, early stopping
+    python -m experiments.clr_fashion_mnist --smoke    # seconds
+
+lr_min / lr_max come from an LR range test (run here as a one-run sweep, or read from a previous
+`lr_range_test` results.json with --bounds-from), then each policy trains from the same
+initialization until the validation loss stops improving. Writes <out>/results.json (after each
+policy: an interrupted run resumes) and figures: learning rate, training loss and accuracy per
+update, and train/validation loss and accuracy per epoch, all policies on one plot.
+"""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments import common, lr_range_test
+from experiments.configs import lr_range_test as range_configs
+from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
+from jaxsched import data, loop, optimizers, plots, results, schedules, train
+from jaxsched.models import LeNet5
+
+NAME = "clr_fashion_mnist"
+KERAS_SGD_LR = 0.01
+
+
+def run(
+    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+) -> dict[str, Any]:
+    """Trains every policy and returns the results document (also in workdir/results.json)."""
+    unknown = set(config.policies) - set(POLICIES)
+    if unknown:
+        raise ValueError(f"policies must be among {POLICIES}, got {sorted(unknown)}")
+    recorder = common.Recorder(NAME, config, Path(workdir))
+    bounds = find_bounds(config, recorder.workdir, quiet=quiet)
+    train_ds, test_ds = common.load_splits(
+        config.dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+    )
+    train_ds, val_ds = split_validation(train_ds, config.validation_examples, config.seed)
+    model = LeNet5(
+        num_classes=int(train_ds.labels.max()) + 1,
+        input_norm=config.input_norm,
+        hidden_batchnorm=config.hidden_batchnorm,
+    )
+    steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs: list[dict[str, Any]] = []
+    for policy in config.policies:
+        if policy in done:
+            runs.append(dict(done[policy]))
+            print(f"{policy}: reusing the completed run in {recorder.workdir / 'results.json'}")
+            continue
+        schedule = make_schedule(policy, bounds, config, steps_per_epoch)
+        state, history = loop.fit(
+            model,
+            optimizers.make("sgd", schedule),
+            train_ds,
+            epochs=config.max_epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            eval_data=val_ds,
+            stop_when=loop.early_stopping(config.patience),
+            max_loss=config.divergence_loss,
+            quiet=quiet,
+            description=policy,
+        )
+        eval_step = train.CompiledStep(train.make_eval_step(model))
+        test = loop.evaluate(eval_step, state, test_ds.images, test_ds.labels)
+        runs.append(
+            {
+                "policy": policy,
+                "final": _final(history, test, config, steps_per_epoch),
+                "history": history.to_dict(),
+            }
+        )
+        print(_row(runs[-1]), flush=True)
+        recorder.write(runs, {"bounds": bounds}, "running")
+    summary = {
+        "bounds": bounds,
+        "steps_per_epoch": steps_per_epoch,
+        "target_accuracy": config.target_accuracy,
+        "table": [{"policy": r["policy"], **r["final"]} for r in runs],
+    }
+    doc = recorder.write(runs, summary, results.DONE)
+    _figures(doc["runs"], recorder.workdir)
+    return doc
+
+
+def find_bounds(config: Config, workdir: Path, *, quiet: bool) -> dict[str, Any]:
+    """{"lr_min", "lr_max", "source"} from the config, a results.json, or a fresh sweep."""
+    if config.lr_min is not None and config.lr_max is not None:
+        bounds = {"lr_min": config.lr_min, "lr_max": config.lr_max, "source": "config"}
+    elif config.bounds_from == "sweep":
+        sweep = dataclasses.replace(
+            range_configs.DEFAULT,
+            method="sweep",
+            dataset=config.dataset,
+            data_dir=config.data_dir,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            input_norm=config.input_norm,
+            hidden_batchnorm=config.hidden_batchnorm,
+            preprocessing=config.preprocessing,
+            train_examples=config.train_examples,
+            eval_examples=config.test_examples,
+            sweep_steps=config.sweep_steps,
+        )
+        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet)["summary"]
+        bounds = {
+            "lr_min": summary["lr_min"],
+            "lr_max": summary["lr_max"],
+            "source": str(workdir / "lr_range_test" / "results.json"),
+        }
+    else:
+        summary = results.read_json(config.bounds_from)["summary"]
+        bounds = {
+            "lr_min": summary["lr_min"],
+            "lr_max": summary["lr_max"],
+            "source": config.bounds_from,
+        }
+    if not (bounds["lr_min"] and bounds["lr_max"] and 0 < bounds["lr_min"] < bounds["lr_max"]):
+        raise ValueError(f"need 0 < lr_min < lr_max, got {bounds}")
+    print(
+        f"lr_min = {bounds['lr_min']:.3g}, lr_max = {bounds['lr_max']:.3g} "
+        f"(from {bounds['source']})"
+    )
+    return bounds
+
+
+def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:
+    """Holds out a seeded random `n` examples of `ds` as a validation set."""
+    if not 0 < n < len(ds.labels):
+        raise ValueError(f"validation_examples must be in [1, {len(ds.labels) - 1}], got {n}")
+    perm = np.random.default_rng([seed, 7]).permutation(len(ds.labels))
+    keep, held = np.sort(perm[n:]), np.sort(perm[:n])
+    return (
+        data.Dataset(ds.images[keep], ds.labels[keep]),
+        data.Dataset(ds.images[held], ds.labels[held]),
+    )
+
+
+def make_schedule(policy: str, bounds: dict[str, Any], config: Config, steps_per_epoch: int):
+    """The learning rate of `policy`: a float, or a schedule of the update count."""
+    lr_min, lr_max = bounds["lr_min"], bounds["lr_max"]
+    step_size = max(1, round(config.step_size_epochs * steps_per_epoch))
+    if policy == "constant_max":
+        return lr_max
+    if policy == "constant_keras":
+        return KERAS_SGD_LR
+    if policy == "clr_paper":
+        return schedules.cyclic_lr(*config.clr_paper_bounds, step_size)
+    return schedules.cyclic_lr(lr_min, lr_max, step_size, mode=policy, gamma=config.gamma)
+
+
+def _final(
+    history: results.History, test: dict[str, float], config: Config, steps_per_epoch: int
+) -> dict[str, Any]:
+    val_acc = history.epochs["val_accuracy"]
+    reached = [i for i, acc in enumerate(val_acc) if acc >= config.target_accuracy]
+    epoch_times = np.cumsum(np.add(history.epochs["train_time_s"], history.epochs["eval_time_s"]))
+    return {
+        "status": history.status,
+        "epochs": len(history.epochs["epoch"]),
+        "best_val_accuracy": max(val_acc) if val_acc else None,
+        "best_epoch": int(np.argmax(val_acc)) + 1 if val_acc else None,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "updates_to_target": (reached[0] + 1) * steps_per_epoch if reached else None,
+        "seconds_to_target": float(epoch_times[reached[0]]) if reached else None,
+        "wall_time_s": history.wall_time_s,
+    }
+
+
+def _row(run: dict[str, Any]) -> str:
+    f = run["final"]
+    best = "-" if f["best_val_accuracy"] is None else f"{f['best_val_accuracy']:.4f}"
+    target = f["updates_to_target"] if f["updates_to_target"] is not None else "never"
+    return (
+        f"{run['policy']:<15} {f['status']:<9} {f['epochs']:>3} epochs  best val acc {best}"
+        f"  test acc {f['test_accuracy']:.4f}  updates to target {target}"
+    )
+
+
+def _figures(runs: list[dict[str, Any]], workdir: Path) -> None:
+    labelled = [{**r, "label": r["policy"]} for r in runs]
+    plots.save(
+        plots.step_curves(labelled, "learning_rate", smooth=1, logy=True),
+        workdir / "learning_rate.png",
+    )
+    plots.save(plots.step_curves(labelled, "loss", logy=True), workdir / "train_loss_steps.png")
+    plots.save(plots.step_curves(labelled, "accuracy"), workdir / "train_accuracy_steps.png")
+    plots.save(plots.epoch_curves(labelled), workdir / "epochs.png")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{NAME}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_common_args(parser, f"runs/{NAME}")
+    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    parser.add_argument("--lr-min", type=float, help="lower bound (with --lr-max)")
+    parser.add_argument("--lr-max", type=float, help="upper bound (with --lr-min)")
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, help="policies to train")
+    parser.add_argument("--max-epochs", type=int, help="cap on epochs per policy")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    parser.add_argument("--step-size-epochs", type=float, help="half a cycle, in epochs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = common.config_overrides(
+        args,
+        {
+            "bounds_from": "bounds_from",
+            "lr_min": "lr_min",
+            "lr_max": "lr_max",
+            "max_epochs": "max_epochs",
+            "patience": "patience",
+            "seed": "seed",
+            "step_size_epochs": "step_size_epochs",
+            "data_dir": "data_dir",
+        },
+    )
+    if args.policies:
+        overrides["policies"] = tuple(args.policies)
+    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    workdir = common.output_dir(args, f"runs/{NAME}")
+    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    print(f"\nwrote {workdir}/results.json and figures ({len(doc['runs'])} policies)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Cyclical learning rates on Fashion-MNIST: configurations."""
+
+import dataclasses
+
+POLICIES = ("constant_max", "constant_keras", "triangular", "triangular2", "exp_range", "clr_paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """LeNet-5 + plain SGD at batch 64 under several learning-rate policies.
+
+    bounds_from: where lr_min / lr_max come from: "sweep" runs the one-run LR range test first
+      (seconds to a minute), or the path of a previous lr_range_test results.json; `lr_min` /
+      `lr_max` given explicitly override both.
+    policies: which of POLICIES to train, each from the same initialization:
+      constant_max   constant lr_max
+      constant_keras constant 0.01 (Keras's SGD default)
+      triangular / triangular2 / exp_range   cyclic_lr between lr_min and lr_max
+      clr_paper      triangular between the CLR paper's bounds, 0.001 and 0.006
+    step_size_epochs: half a cycle, in epochs' worth of updates (Smith: 2-10).
+    gamma: exp_range's decay per update.
+    max_epochs / patience: training stops when the validation loss has not improved for
+      `patience` epochs (more than a cycle, so a rising half-cycle does not end it), or after
+      `max_epochs`.
+    validation_examples: held out of the training split for early stopping; the test split is
+      evaluated once, at the end.
+    target_accuracy: the summary reports the updates (and seconds) each policy needed to first
+      reach this validation accuracy.
+    """
+
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    bounds_from: str = "sweep"
+    lr_min: float | None = None
+    lr_max: float | None = None
+    policies: tuple[str, ...] = POLICIES
+    batch_size: int = 64
+    seed: int = 0
+    step_size_epochs: float = 2.0
+    gamma: float = 0.99994
+    clr_paper_bounds: tuple[float, float] = (0.001, 0.006)
+    max_epochs: int = 30
+    patience: int = 6
+    target_accuracy: float = 0.89
+    validation_examples: int = 10_000
+    train_examples: int | None = None
+    test_examples: int | None = None
+    preprocessing: str = "scale"
+    input_norm: str = "batchnorm"
+    hidden_batchnorm: bool = True
+    divergence_loss: float = 100.0
+    sweep_steps: int = 2000
+
+
+DEFAULT = Config()
+SMOKE = dataclasses.replace(
+    DEFAULT,
+    policies=("constant_max", "triangular", "exp_range"),
+    max_epochs=3,
+    patience=2,
+    train_examples=768,
+    validation_examples=256,
+    test_examples=256,
+    step_size_epochs=0.5,
+    sweep_steps=60,
+    target_accuracy=0.5,
+)
