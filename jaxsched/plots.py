@@ -162,3 +162,22 @@ def lr_sweep(run: Mapping[str, Any], summary: Mapping[str, Any]) -> plt.Figure:
     ax.set_title("LR range test (one-run sweep)")
     fig.tight_layout()
     return fig
+
+
+def schedule_curves(
+    named: Mapping[str, Any], num_steps: int, *, logy: bool = False, ylabel: str = "learning rate"
+) -> plt.Figure:
+    """Draws each `optax.Schedule` in `named` ({label: schedule}) over updates 0..num_steps-1."""
+    from jaxsched.schedules import schedule_values
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, schedule in named.items():
+        ax.plot(np.arange(num_steps), schedule_values(schedule, num_steps), lw=1.2, label=label)
+    ax.set_xlabel("update count (optimizer updates already made)")
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
