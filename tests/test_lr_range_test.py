@@ -101,8 +101,9 @@ def test_cli_overrides_reach_the_config(tmp_path, monkeypatch):
 
 
 def test_sweep_method_end_to_end(tmp_path):
-    config = dataclasses.replace(TINY, method="sweep", sweep_start=1e-5, sweep_end=1e3,
-                                 sweep_steps=40)
+    config = dataclasses.replace(
+        TINY, method="sweep", sweep_start=1e-5, sweep_end=1e3, sweep_steps=40
+    )
     doc = lr_range_test.run(config, tmp_path, quiet=True)
     (run,) = doc["runs"]
     steps = run["history"]["steps"]
