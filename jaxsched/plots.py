@@ -181,3 +181,41 @@ def schedule_curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def epoch_metric(
+    runs: Sequence[Mapping[str, Any]], key: str, *, logy: bool = False, title: str = ""
+) -> plt.Figure:
+    """One per-epoch metric (e.g. "train_loss") of each run: runs = [{"label", "history"}]."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for run in runs:
+        epochs = run["history"]["epochs"]
+        if epochs.get(key):
+            ax.plot(
+                epochs["epoch"],
+                _finite(epochs[key]),
+                marker=".",
+                lw=1,
+                label=f"{run['label']} ({run['history']['status']})",
+            )
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(key.replace("_", " "))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def bars(values: Mapping[str, float | None], ylabel: str) -> plt.Figure:
+    """A bar per labelled value (None drawn as 0)."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(values) + 2), 4))
+    ax.bar(range(len(values)), [v or 0.0 for v in values.values()])
+    ax.set_xticks(range(len(values)), list(values), rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,6 @@
 """Shared fixtures: small slices of the real Fashion-MNIST (installed by .ci/run)."""
 
+import numpy as np
 import pytest
 
 from jaxsched import data
@@ -14,3 +15,21 @@ def fashion_small() -> tuple[data.Dataset, data.Dataset]:
         data.Dataset(data.to_float(train.images[:512]), train.labels[:512]),
         data.Dataset(data.to_float(test.images[:256]), test.labels[:256]),
     )
+
+
+def write_cifar10_binary(directory, examples_per_file: int = 16, seed: int = 0):
+    """Writes a tiny CIFAR-10 binary distribution (5 train files + test) of random images."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]:
+        labels = rng.integers(0, 10, examples_per_file, dtype=np.uint8)
+        planes = rng.integers(0, 256, (examples_per_file, 3 * 32 * 32), dtype=np.uint8)
+        (directory / name).write_bytes(np.concatenate([labels[:, None], planes], 1).tobytes())
+    return directory
+
+
+@pytest.fixture
+def tiny_cifar_root(tmp_path):
+    """A data root holding cifar-10-batches-bin/ with 80 train and 16 test random images."""
+    write_cifar10_binary(tmp_path / "cifar-10-batches-bin")
+    return tmp_path
