@@ -22,9 +22,10 @@ update (`sweep_schedule`), stopped when the smoothed loss exceeds `factor` times
     bias-corrected exponential moving average (beta = 0.98), and the first `skip_start` updates
     are ignored, so neither a single spike nor the start decides anything;
   * lr_max is the rate at the minimum of the smoothed loss;
-  * lr_min is the rate where the smoothed loss falls fastest against log10(lr) (the most negative
-    finite-difference slope) before that minimum; with fewer than 3 points before the minimum,
-    lr_min = lr_max / 10.
+  * lr_min is the rate where the smoothed loss falls fastest against log10(lr) before that
+    minimum: the curve is averaged in bins a tenth of a decade wide and lr_min is the lower end
+    of the most negative slope between adjacent bins (update-to-update slopes are noise when a
+    sweep spends hundreds of updates per decade); when nothing falls, lr_min = lr_max / 10.
 """
 
 import itertools
@@ -150,6 +151,25 @@ def explosion_rule(factor: float = 4.0, beta: float = 0.98, skip_start: int = 10
     return stop
 
 
+def _steepest_fall(log_lr: np.ndarray, loss: np.ndarray, bin_decades: float) -> float | None:
+    """log10(lr) at the lower end of the steepest fall between adjacent bins of log_lr.
+
+    Each bin averages the points within `bin_decades` of log10(lr): with hundreds of updates
+    per decade, update-to-update differences are mostly noise, bins of a tenth of a decade are
+    not. None when fewer than two bins or nothing falls.
+    """
+    if len(log_lr) < 2:
+        return None
+    bins = np.floor((log_lr - log_lr[0]) / bin_decades).astype(int)
+    centers = np.array([log_lr[bins == b].mean() for b in np.unique(bins)])
+    means = np.array([loss[bins == b].mean() for b in np.unique(bins)])
+    if len(centers) < 2:
+        return None
+    slopes = np.diff(means) / np.diff(centers)
+    k = int(np.argmin(slopes))
+    return float(centers[k]) if slopes[k] < 0 else None
+
+
 def suggest_from_sweep(
     learning_rates: Sequence[float],
     losses: Sequence[float],
@@ -157,12 +177,14 @@ def suggest_from_sweep(
     beta: float = 0.98,
     skip_start: int = 10,
     factor: float = 4.0,
+    bin_decades: float = 0.1,
 ) -> dict[str, Any]:
     """Applies the sweep rule of the module docstring.
 
     Args:
       learning_rates: the rate of each update, increasing.
       losses: the batch loss of each update (NaN/inf/None after a divergence).
+      bin_decades: width in log10(lr) of the bins the slope is measured between.
 
     Returns:
       {"lr_min", "lr_max", "used_steps", "stopped_at", "rule"}.
@@ -191,13 +213,10 @@ def suggest_from_sweep(
     window = slice(skip_start, end)
     i_min = skip_start + int(np.argmin(smoothed[window]))
     lr_max = float(lrs[i_min])
-    if i_min - skip_start >= 2:
-        slopes = np.gradient(
-            smoothed[skip_start : i_min + 1], np.log10(lrs[skip_start : i_min + 1])
-        )
-        lr_min = float(lrs[skip_start + int(np.argmin(slopes))])
-    else:
-        lr_min = lr_max / 10
+    steepest = _steepest_fall(
+        np.log10(lrs[skip_start : i_min + 1]), smoothed[skip_start : i_min + 1], bin_decades
+    )
+    lr_min = lr_max / 10 if steepest is None else float(10**steepest)
     return {
         "lr_min": lr_min,
         "lr_max": lr_max,

@@ -138,3 +138,16 @@ def test_sweep_beta_scales_with_the_sweep_length():
     assert sweep_beta(2000) == pytest.approx(0.98)
     assert sweep_beta(100) == pytest.approx(0.6)
     assert sweep_beta(10) == 0.0
+
+
+def test_sweep_suggestion_is_not_fooled_by_batch_noise():
+    # 2000 updates over 10 decades, the loss falls fastest at 1e-4, batch noise sd 0.15 (as on
+    # Fashion-MNIST). Update-to-update slopes would point at noise anywhere on the curve.
+    rng = np.random.default_rng(0)
+    lrs = 1e-9 * 10 ** (10 * np.arange(2000) / 1999)
+    x = np.log10(lrs)
+    loss = 3.0 - 2.5 / (1 + np.exp(-2 * (x + 4))) + 5 * np.maximum(x + 0.5, 0) ** 2
+    loss += rng.normal(0, 0.15, loss.shape)
+    s = suggest_from_sweep(lrs, loss, beta=sweep_beta(2000))
+    assert 10**-4.7 < s["lr_min"] < 10**-3.3
+    assert 10**-2.5 < s["lr_max"] < 10**0
