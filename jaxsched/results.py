@@ -139,10 +139,10 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             timeout=5,
@@ -150,7 +150,7 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,7 +177,9 @@ def environment() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        # Uncommitted changes in the checkout that ran (None outside a git checkout).
+        "git_dirty": None if (status := _git("status", "--porcelain")) is None else status != "",
     }
 
 
