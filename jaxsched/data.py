@@ -356,7 +356,13 @@ def epoch_batches(
     still seen across epochs. Otherwise a smaller final batch covers the rest.
     """
     count = num_batches(num_examples, batch_size, drop_remainder)  # validates eagerly
+    perm = epoch_permutation(num_examples, seed=seed, epoch=epoch)
+    return (perm[i * batch_size : (i + 1) * batch_size] for i in range(count))
+
+
+def epoch_permutation(num_examples: int, *, seed: int, epoch: int) -> np.ndarray:
+    """int64[num_examples]: epoch `epoch`'s shuffled order, from np.random.default_rng([seed,
+    epoch]) (what `epoch_batches` slices; a varying batch size slices it into unequal parts)."""
     if seed < 0 or epoch < 0:
         raise ValueError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")
-    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
-    return (perm[i * batch_size : (i + 1) * batch_size] for i in range(count))
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)

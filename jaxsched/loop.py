@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxsched import data, train
+from jaxsched import batching, data, optimizers, train
 from jaxsched.results import DIVERGED, DONE, STOPPED, History
 
 
@@ -58,7 +59,11 @@ def fit(
     train_data: data.Dataset,
     *,
     epochs: int,
-    batch_size: int,
+    batch_size: batching.BatchSize,
+    batch_size_unit: str = "update",
+    strategy: str = "shapes",
+    micro_batch_size: int | None = None,
+    max_device_batch: int | None = None,
     seed: int = 0,
     eval_data: data.Dataset | None = None,
     eval_batch_size: int = 1000,
@@ -75,9 +80,16 @@ def fit(
 
     Args:
       train_data: images float32[N, H, W, C] (already preprocessed), labels int[N].
-      epochs: number of passes; each is `N // batch_size` updates (the last partial batch is
-        dropped; a new permutation each epoch means every example is still used).
-      batch_size: examples per update, in [1, N].
+      epochs: number of passes over a fresh permutation each; an epoch ends when fewer
+        examples remain than the next update needs (they are dropped; every example is still
+        used across epochs).
+      batch_size: examples per update, in [1, N]: an int, or a batch-size schedule (a host
+        function of the update count, or of the epoch with batch_size_unit="epoch").
+      batch_size_unit: "update" or "epoch", what a batch-size schedule is a function of.
+      strategy: how a varying batch size is run, "shapes" (one compiled step per distinct
+        size) or "accumulate" (fixed micro-batches, optax.MultiSteps): see jaxsched.batching.
+      micro_batch_size: the "accumulate" micro-batch (default: the smallest size planned).
+      max_device_batch: updates larger than this are accumulated over equal micro-batches.
       seed: initializes the parameters, the shuffling and the dropout/augmentation keys.
       eval_data: evaluated after every epoch (BatchNorm in inference mode) when given.
       augment: on-device augmentation applied inside the jitted step.
@@ -91,19 +103,25 @@ def fit(
       quiet: no progress bar (there is none either when stderr is not a terminal).
 
     Returns:
-      The final TrainState and the run's History.
+      The final TrainState and the run's History. Per update it records the learning rate,
+      the loss and accuracy (averaged over the update's micro-batches) and the batch size.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
     if sync_every < 1:
         raise ValueError(f"sync_every must be >= 1, got {sync_every}")
-    if max_steps is not None and max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1 or None, got {max_steps}")
     n = len(train_data.images)
-    steps_per_epoch = data.num_batches(n, batch_size)  # validates batch_size
-    total_steps = (
-        epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    plan = batching.plan(
+        n,
+        batch_size,
+        epochs=epochs,
+        unit=batch_size_unit,
+        max_steps=max_steps,
+        strategy=strategy,
+        micro_batch_size=micro_batch_size,
+        max_device_batch=max_device_batch,
     )
+    if max(plan.steps) > 1:
+        k_table = jnp.asarray(plan.steps, jnp.int32)
+        tx = optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     train_step = train.CompiledStep(
@@ -112,9 +130,9 @@ def fit(
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()
     progress = tqdm(
-        total=total_steps,
+        total=plan.num_updates,
         desc=description,
-        unit="step",
+        unit="update",
         leave=False,
         disable=quiet or not sys.stderr.isatty(),
     )
@@ -124,10 +142,12 @@ def fit(
         fetched = jax.device_get(pending)
         progress.update(len(pending))
         pending.clear()
-        for metrics in fetched:
-            for key, value in metrics.items():
-                history.steps[key].append(float(value))
-            loss = float(metrics["loss"])
+        for micro_metrics, size in fetched:
+            loss = float(np.mean([m["loss"] for m in micro_metrics]))
+            history.steps["loss"].append(loss)
+            history.steps["accuracy"].append(float(np.mean([m["accuracy"] for m in micro_metrics])))
+            history.steps["learning_rate"].append(float(micro_metrics[-1]["learning_rate"]))
+            history.steps["batch_size"].append(int(size))
             if not math.isfinite(loss) or loss > max_loss:
                 history.diverged_at_step = len(history.steps["loss"]) - 1
                 return DIVERGED
@@ -135,24 +155,30 @@ def fit(
 
     def run_epochs() -> str:
         nonlocal state
-        steps_done = 0
-        for epoch in range(epochs):
-            epoch_start, first_step = time.perf_counter(), steps_done
-            pending: list = []
-            for idx in data.epoch_batches(n, batch_size, seed=seed, epoch=epoch):
-                if steps_done >= total_steps:
-                    break
-                state, metrics = train_step(state, train_data.images[idx], train_data.labels[idx])
-                steps_done += 1
-                pending.append(metrics)
+        update = 0
+        for epoch, sizes in enumerate(plan.sizes):
+            epoch_start, first_update = time.perf_counter(), update
+            perm = data.epoch_permutation(n, seed=seed, epoch=epoch)
+            offset, pending = 0, []
+            for size in sizes:
+                micro, micro_metrics = plan.micro[update], []
+                for j in range(plan.steps[update]):
+                    idx = perm[offset + j * micro : offset + (j + 1) * micro]
+                    state, metrics = train_step(
+                        state, train_data.images[idx], train_data.labels[idx]
+                    )
+                    micro_metrics.append(metrics)
+                offset += size
+                update += 1
+                pending.append((micro_metrics, size))
                 if len(pending) >= sync_every and (status := drain(pending)):
                     return status
             if status := drain(pending):
                 return status
-            if steps_done - first_step < steps_per_epoch:
+            if plan.truncated and epoch == len(plan.sizes) - 1:
                 return DONE  # max_steps ended this epoch early: no per-epoch record
             progress.set_postfix(loss=f"{history.steps['loss'][-1]:.4f}")
-            _record_epoch(history, epoch, first_step, time.perf_counter() - epoch_start)
+            _record_epoch(history, epoch, first_update, time.perf_counter() - epoch_start)
             eval_start = time.perf_counter()
             if eval_data is not None:
                 result = evaluate(
@@ -161,7 +187,7 @@ def fit(
                 history.epochs["val_loss"].append(result["loss"])
                 history.epochs["val_accuracy"].append(result["accuracy"])
             history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
-            if steps_done >= total_steps:
+            if update >= plan.num_updates:
                 return DONE
             if stop_when is not None and stop_when(history):
                 return STOPPED
@@ -172,14 +198,18 @@ def fit(
         return state, history
     finally:
         progress.close()
+        history.num_compilations = train_step.num_compilations
         history.compile_time_s = train_step.compile_time_s + eval_step.compile_time_s
         history.wall_time_s = time.perf_counter() - run_start
 
 
 def _record_epoch(history: History, epoch: int, first_step: int, train_time: float) -> None:
+    """Epoch means over its updates, weighted by batch size (i.e. over its examples)."""
+    weights = history.steps["batch_size"][first_step:]
     history.epochs["epoch"].append(epoch + 1)
-    history.epochs["train_loss"].append(float(np.mean(history.steps["loss"][first_step:])))
-    history.epochs["train_accuracy"].append(float(np.mean(history.steps["accuracy"][first_step:])))
+    for key in ("loss", "accuracy"):
+        mean = np.average(history.steps[key][first_step:], weights=weights)
+        history.epochs[f"train_{key}"].append(float(mean))
     history.epochs["train_time_s"].append(train_time)
 
 

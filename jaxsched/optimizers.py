@@ -467,3 +467,24 @@ def _resolve_mask(mask: Any) -> Any:
             f"weight_decay_mask must be 'kernels', 'all' or an optax mask, got {mask!r}"
         )
     return mask
+
+
+def accumulate(
+    tx: optax.GradientTransformation, every_k: int | Callable[[Any], Any]
+) -> optax.GradientTransformation:
+    """Averages the gradients of `every_k` micro-batches into one update of `tx` (optax.MultiSteps).
+
+    k equal micro-batches of size m give the update of one batch of k*m examples (the mean
+    gradient), for models without BatchNorm; BatchNorm statistics come from each micro-batch.
+    `tx`'s own count, and so every schedule inside it, advances once per *optimizer update*,
+    never per micro-batch, and `hyperparams(state)` still reads the inner rates.
+
+    Args:
+      tx: the optimizer to wrap.
+      every_k: a positive int, or a function of the number of updates made so far returning the
+        micro-batches of the next update (jnp-traceable: it runs inside the jitted step, so a
+        varying k needs no recompilation).
+    """
+    if not callable(every_k) and (not isinstance(every_k, int) or every_k < 1):
+        raise ValueError(f"every_k must be a positive int or a schedule, got {every_k!r}")
+    return optax.MultiSteps(tx, every_k_schedule=every_k).gradient_transformation()

@@ -33,7 +33,7 @@ class History:
     """What one training run produced.
 
     steps: per optimizer update, lists "learning_rate", "loss", "accuracy" (the batch's loss
-      and accuracy before the update; Keras's per-batch logs).
+      and accuracy before the update; Keras's per-batch logs) and "batch_size".
     epochs: per completed epoch, lists "epoch" (1-based), "train_loss" and "train_accuracy"
       (means over the epoch's batches, as Keras reports them), "val_loss" and "val_accuracy"
       (after the epoch, when validation data is given), "train_time_s", "eval_time_s".
@@ -41,11 +41,12 @@ class History:
       "stopped" when a stop rule ended it (early stopping).
     diverged_at_step: 0-based index of the first non-finite loss, else None.
     compile_time_s: seconds spent compiling train/eval steps (included in the epoch times).
+    num_compilations: train-step executables compiled (one per distinct micro-batch shape).
     wall_time_s: seconds for the whole run.
     """
 
     steps: dict[str, list[float]] = dataclasses.field(
-        default_factory=lambda: {"learning_rate": [], "loss": [], "accuracy": []}
+        default_factory=lambda: {"learning_rate": [], "loss": [], "accuracy": [], "batch_size": []}
     )
     epochs: dict[str, list[float]] = dataclasses.field(
         default_factory=lambda: {
@@ -64,6 +65,7 @@ class History:
     status: str = DONE
     diverged_at_step: int | None = None
     compile_time_s: float = 0.0
+    num_compilations: int = 0
     wall_time_s: float = 0.0
 
     def final(self, key: str) -> float:
@@ -81,13 +83,13 @@ class History:
         def unnull(values):
             return [math.nan if v is None else v for v in values]
 
+        known = {f.name for f in dataclasses.fields(cls)}
         return cls(
-            steps={k: unnull(v) for k, v in d["steps"].items()},
-            epochs={k: unnull(v) for k, v in d["epochs"].items()},
-            status=d["status"],
-            diverged_at_step=d.get("diverged_at_step"),
-            compile_time_s=d.get("compile_time_s", 0.0),
-            wall_time_s=d.get("wall_time_s", 0.0),
+            **{
+                **{k: v for k, v in d.items() if k in known},
+                "steps": {k: unnull(v) for k, v in d["steps"].items()},
+                "epochs": {k: unnull(v) for k, v in d["epochs"].items()},
+            }
         )
 
 
