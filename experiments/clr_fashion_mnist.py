@@ -11,15 +11,13 @@ update, and train/validation loss and accuracy per epoch, all policies on one pl
 """
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from experiments import common, lr_range_test
-from experiments.configs import lr_range_test as range_configs
+from experiments import common
 from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
 from jaxsched import data, loop, optimizers, plots, results, schedules, train
 from jaxsched.models import LeNet5
@@ -36,7 +34,7 @@ def run(
     if unknown:
         raise ValueError(f"policies must be among {POLICIES}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir))
-    bounds = find_bounds(config, recorder.workdir, quiet=quiet)
+    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
     train_ds, test_ds = common.load_splits(
         config.dataset,
         config.data_dir,
@@ -93,47 +91,6 @@ def run(
     doc = recorder.write(runs, summary, results.DONE)
     _figures(doc["runs"], recorder.workdir)
     return doc
-
-
-def find_bounds(config: Config, workdir: Path, *, quiet: bool) -> dict[str, Any]:
-    """{"lr_min", "lr_max", "source"} from the config, a results.json, or a fresh sweep."""
-    if config.lr_min is not None and config.lr_max is not None:
-        bounds = {"lr_min": config.lr_min, "lr_max": config.lr_max, "source": "config"}
-    elif config.bounds_from == "sweep":
-        sweep = dataclasses.replace(
-            range_configs.DEFAULT,
-            method="sweep",
-            dataset=config.dataset,
-            data_dir=config.data_dir,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            input_norm=config.input_norm,
-            hidden_batchnorm=config.hidden_batchnorm,
-            preprocessing=config.preprocessing,
-            train_examples=config.train_examples,
-            eval_examples=config.test_examples,
-            sweep_steps=config.sweep_steps,
-        )
-        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet)["summary"]
-        bounds = {
-            "lr_min": summary["lr_min"],
-            "lr_max": summary["lr_max"],
-            "source": str(workdir / "lr_range_test" / "results.json"),
-        }
-    else:
-        summary = results.read_json(config.bounds_from)["summary"]
-        bounds = {
-            "lr_min": summary["lr_min"],
-            "lr_max": summary["lr_max"],
-            "source": config.bounds_from,
-        }
-    if not (bounds["lr_min"] and bounds["lr_max"] and 0 < bounds["lr_min"] < bounds["lr_max"]):
-        raise ValueError(f"need 0 < lr_min < lr_max, got {bounds}")
-    print(
-        f"lr_min = {bounds['lr_min']:.3g}, lr_max = {bounds['lr_max']:.3g} "
-        f"(from {bounds['source']})"
-    )
-    return bounds
 
 
 def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:

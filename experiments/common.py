@@ -125,3 +125,53 @@ class Recorder:
         )
         results.write_json_atomic(self.workdir / "results.json", doc)
         return doc
+
+
+def lr_bounds(config: Any, workdir: Path, *, quiet: bool) -> dict[str, Any]:
+    """{"lr_min", "lr_max", "source"} for a LeNet-5 experiment's `config`.
+
+    From `config.lr_min` / `config.lr_max` when both are set; else from the summary of the
+    lr_range_test results.json at `config.bounds_from`; else (bounds_from == "sweep") by running
+    the one-run range test with the experiment's data and model settings into
+    workdir/lr_range_test (reused when it is already there).
+    """
+    from experiments import lr_range_test  # noqa: PLC0415 (lr_range_test imports this module)
+    from experiments.configs import lr_range_test as range_configs  # noqa: PLC0415
+
+    if config.lr_min is not None and config.lr_max is not None:
+        bounds = {"lr_min": config.lr_min, "lr_max": config.lr_max, "source": "config"}
+    elif config.bounds_from == "sweep":
+        sweep = dataclasses.replace(
+            range_configs.DEFAULT,
+            method="sweep",
+            dataset=config.dataset,
+            data_dir=config.data_dir,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            input_norm=config.input_norm,
+            hidden_batchnorm=config.hidden_batchnorm,
+            preprocessing=config.preprocessing,
+            train_examples=config.train_examples,
+            eval_examples=config.test_examples,
+            sweep_steps=config.sweep_steps,
+        )
+        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet)["summary"]
+        bounds = {
+            "lr_min": summary["lr_min"],
+            "lr_max": summary["lr_max"],
+            "source": str(workdir / "lr_range_test" / "results.json"),
+        }
+    else:
+        summary = results.read_json(config.bounds_from)["summary"]
+        bounds = {
+            "lr_min": summary["lr_min"],
+            "lr_max": summary["lr_max"],
+            "source": config.bounds_from,
+        }
+    if not (bounds["lr_min"] and bounds["lr_max"] and 0 < bounds["lr_min"] < bounds["lr_max"]):
+        raise ValueError(f"need 0 < lr_min < lr_max, got {bounds}")
+    print(
+        f"lr_min = {bounds['lr_min']:.3g}, lr_max = {bounds['lr_max']:.3g} "
+        f"(from {bounds['source']})"
+    )
+    return bounds

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import clr_fashion_mnist
+from experiments import clr_fashion_mnist, common
 from experiments.configs.clr_fashion_mnist import SMOKE
 from jaxsched import data, schedules
 
@@ -63,11 +63,11 @@ def test_bounds_from_a_range_test_file(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"summary": {"lr_min": 1e-4, "lr_max": 0.1}}))
     config = dataclasses.replace(SMOKE, bounds_from=str(path))
-    bounds = clr_fashion_mnist.find_bounds(config, tmp_path, quiet=True)
+    bounds = common.lr_bounds(config, tmp_path, quiet=True)
     assert (bounds["lr_min"], bounds["lr_max"]) == (1e-4, 0.1)
     path.write_text(json.dumps({"summary": {"lr_min": None, "lr_max": 0.1}}))
     with pytest.raises(ValueError, match="lr_min"):
-        clr_fashion_mnist.find_bounds(config, tmp_path, quiet=True)
+        common.lr_bounds(config, tmp_path, quiet=True)
 
 
 def test_validation_split_is_disjoint_and_seeded():
