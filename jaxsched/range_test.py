@@ -225,3 +225,174 @@ def suggest_from_sweep(
         "rule": "lr_max: minimum of the smoothed loss; lr_min: steepest fall of the smoothed "
         "loss against log10(lr) before it",
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# Batch-size range: b_min / b_max for cyclic_batch_size from a batch-size sweep.
+
+
+def _median3_tukey(values: Sequence[float]) -> list[float]:
+    """Running median of 3 with Tukey's end-point rule: interior y_i = median(x_{i-1}, x_i,
+    x_{i+1}); ends y_0 = median(x_0, y_1, 3 y_1 - 2 y_2) (and mirrored), i.e. an end point is
+    kept unless it disagrees with both its neighbour and the trend extrapolated from the next
+    two. Needs len >= 3."""
+
+    def median(a: float, b: float, c: float) -> float:
+        return sorted((a, b, c))[1]
+
+    x = list(values)
+    y = [x[0]] + [median(*x[i - 1 : i + 2]) for i in range(1, len(x) - 1)] + [x[-1]]
+    y[0] = median(x[0], y[1], 3 * y[1] - 2 * y[2])
+    y[-1] = median(x[-1], y[-2], 3 * y[-2] - 2 * y[-3])
+    return y
+
+
+def suggest_batch_bounds(
+    batch_sizes: Sequence[int],
+    final_accuracies: Sequence[float | None],
+    *,
+    tolerance: float = 0.02,
+) -> dict[str, Any]:
+    """b_min / b_max for `cyclic_batch_size` from a batch-size sweep: the plateau of accuracy.
+
+    The sweep trains the same model with the same fixed learning rate for the same number of
+    epochs at each batch size (powers of two, so the bounds can be passed to the cyclic
+    schedules). Accuracy usually falls as batches grow (fewer updates are made) and can also be
+    worse, or diverge, at the smallest batches (too much gradient noise for the rate). The rule:
+
+      1. Sort by batch size. Repeated sizes (seeds) are averaged; a size at which any run
+         diverged (NaN/inf/None accuracy) counts as diverged.
+      2. Smooth over the sorted sizes, i.e. in log2(batch), with a running median of 3 (Tukey's
+         end-point rule at both ends), diverged sizes entering as accuracy 0: one point that
+         disagrees with both neighbours is replaced by one of them, so a single noisy point can
+         neither end the plateau (a spurious dip inside it) nor create one (a spurious high
+         point after the fall), and a point next to a diverged size is not pulled up.
+      3. best = the highest smoothed accuracy among non-diverged sizes (ties: highest measured).
+      4. The plateau is the contiguous run of sizes around best whose smoothed accuracy is
+         >= best - tolerance; it never contains a diverged size (a cycle visits every size
+         between its bounds). b_min and b_max are its smallest and largest sizes.
+      5. bracketed = True when a larger size than b_max was swept and either its smoothed
+         accuracy is below the band or it diverged, with at least 3 usable (finite) sizes.
+         Because of the median, a fall seen only at the largest size is not trusted: the sweep
+         must go at least two sizes past the fall.
+
+    Why not a naive rule: "the largest batch within tolerance of the best" is moved past the
+    fall by one lucky large-batch run (a spurious high point after the fall), and a lucky
+    best raises the band so real plateau points drop out of it; it also ignores contiguity, so
+    a curve that comes back within tolerance after falling (non-monotone noise) is read as one
+    plateau. "The first drop" (walk up from the best, or from the smallest batch, to the first
+    point below the band) is ended early by one unlucky run inside the plateau, and when the
+    smallest batches are worse the walk from the smallest batch starts below the band. Both
+    read single raw points; this rule reads the median of three.
+
+    Limits: an isolated outlier is removed only if its two neighbours agree; one right next to
+    the edge of the plateau (e.g. a spurious high point at the first size past the fall) can
+    move that edge by one grid step. Sizes not swept between b_min and b_max are not checked.
+
+    Args:
+      batch_sizes: the swept sizes, positive integers, any order (repeats allowed).
+      final_accuracies: final accuracy (a fraction in [0, 1]) per run; NaN/inf/None for runs
+        that diverged.
+      tolerance: how far below the best smoothed accuracy still counts as the plateau, in
+        (0, 1) (a fraction, like the accuracies).
+
+    Returns:
+      {"b_min", "b_max": the plateau's bounds (best effort when not bracketed),
+       "bracketed": bool, "message": str (what to extend when not bracketed),
+       "best_batch_size", "best_accuracy": the best size and its smoothed accuracy,
+       "threshold": best_accuracy - tolerance, "plateau": [sizes from b_min to b_max],
+       "sizes": [distinct sizes, sorted], "smoothed": [smoothed accuracy per size, None where
+       diverged], "diverged": [sizes], "rule": one line}.
+
+    Raises:
+      ValueError: on mismatched lengths, sizes that are not positive integers, accuracies
+        outside [0, 1], tolerance outside (0, 1), or when every run diverged.
+    """
+    if len(batch_sizes) != len(final_accuracies):
+        raise ValueError(
+            f"batch_sizes and final_accuracies must have the same length, got "
+            f"{len(batch_sizes)} and {len(final_accuracies)}"
+        )
+    if not batch_sizes:
+        raise ValueError("batch_sizes must not be empty")
+    for size in batch_sizes:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+            raise ValueError(f"batch_sizes must all be positive integers, got {list(batch_sizes)}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.number)):
+        raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}")
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}")
+    runs: dict[int, list[float]] = {}
+    for size, accuracy in zip(batch_sizes, final_accuracies, strict=True):
+        value = math.nan if accuracy is None else float(accuracy)
+        if math.isfinite(value) and not 0 <= value <= 1:
+            raise ValueError(
+                f"final_accuracies must be fractions in [0, 1] (NaN/None for diverged runs), "
+                f"got {accuracy!r}"
+            )
+        runs.setdefault(int(size), []).append(value)
+    sizes = sorted(runs)
+    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
+    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
+    usable = [i for i in range(len(sizes)) if ok[i]]
+    if not usable:
+        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    enough = len(usable) >= 3
+    smoothed = _median3_tukey(raw) if enough else list(raw)
+    best = max(usable, key=lambda i: (smoothed[i], raw[i]))
+    threshold = smoothed[best] - tolerance
+
+    def inside(i: int) -> bool:
+        return ok[i] and smoothed[i] >= threshold - 1e-12
+
+    low = high = best
+    while low > 0 and inside(low - 1):
+        low -= 1
+    while high < len(sizes) - 1 and inside(high + 1):
+        high += 1
+    b_min, b_max = sizes[low], sizes[high]
+    bracketed = enough and high < len(sizes) - 1
+    if not enough:
+        message = (
+            f"only {len(usable)} batch size(s) gave a finite accuracy; sweep at least 3 "
+            f"(powers of two) to bracket the plateau"
+        )
+    elif bracketed:
+        after = sizes[high + 1]
+        reason = "diverged" if not ok[high + 1] else f"smoothed accuracy {smoothed[high + 1]:.4g}"
+        message = (
+            f"accuracy falls by more than {tolerance} beyond b_max={b_max} "
+            f"(next batch {after}: {reason}; band >= {threshold:.4g})"
+        )
+    elif best == len(sizes) - 1:
+        message = (
+            f"the best accuracy is at the largest batch {b_max}: extend the sweep to larger batches"
+        )
+    else:
+        message = (
+            f"accuracy at the largest batch {b_max} is still within {tolerance} of the best: "
+            f"extend the sweep to larger batches"
+        )
+        if raw[high] < threshold:
+            message += (
+                f" (it falls at {b_max} alone, and one point is not trusted: sweep at least "
+                f"one larger batch)"
+            )
+    if enough and low == 0:
+        message += f"; b_min={b_min} is the smallest batch swept (smaller ones were not tried)"
+    return {
+        "b_min": b_min,
+        "b_max": b_max,
+        "bracketed": bracketed,
+        "message": message,
+        "best_batch_size": sizes[best],
+        "best_accuracy": smoothed[best],
+        "threshold": threshold,
+        "plateau": sizes[low : high + 1],
+        "sizes": sizes,
+        "smoothed": [v if good else None for v, good in zip(smoothed, ok, strict=True)],
+        "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
+        "rule": "running median of 3 in log2(batch) (diverged = 0); b_min..b_max: the contiguous "
+        "non-diverged run around the best smoothed accuracy within tolerance of it; bracketed "
+        "when a larger swept batch falls below that band or diverged",
+    }
