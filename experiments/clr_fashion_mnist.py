@@ -19,7 +19,7 @@ import numpy as np
 
 from experiments import common
 from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
-from jaxsched import data, loop, optimizers, plots, results, schedules, train
+from jaxsched import data, loop, optimizers, plots, results, schedules
 from jaxsched.models import LeNet5
 
 NAME = "clr_fashion_mnist"
@@ -43,7 +43,7 @@ def run(
         config.test_examples,
         config.seed,
     )
-    train_ds, val_ds = split_validation(train_ds, config.validation_examples, config.seed)
+    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
     model = LeNet5(
         num_classes=int(train_ds.labels.max()) + 1,
         input_norm=config.input_norm,
@@ -58,21 +58,20 @@ def run(
             print(f"{policy}: reusing the completed run in {recorder.workdir / 'results.json'}")
             continue
         schedule = make_schedule(policy, bounds, config, steps_per_epoch)
-        state, history = loop.fit(
+        history, test = common.train_and_test(
             model,
             optimizers.make("sgd", schedule),
             train_ds,
+            val_ds,
+            test_ds,
             epochs=config.max_epochs,
             batch_size=config.batch_size,
             seed=config.seed,
-            eval_data=val_ds,
             stop_when=loop.early_stopping(config.patience),
             max_loss=config.divergence_loss,
             quiet=quiet,
             description=policy,
         )
-        eval_step = train.CompiledStep(train.make_eval_step(model))
-        test = loop.evaluate(eval_step, state, test_ds.images, test_ds.labels)
         runs.append(
             {
                 "policy": policy,
@@ -91,18 +90,6 @@ def run(
     doc = recorder.write(runs, summary, results.DONE)
     _figures(doc["runs"], recorder.workdir)
     return doc
-
-
-def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:
-    """Holds out a seeded random `n` examples of `ds` as a validation set."""
-    if not 0 < n < len(ds.labels):
-        raise ValueError(f"validation_examples must be in [1, {len(ds.labels) - 1}], got {n}")
-    perm = np.random.default_rng([seed, 7]).permutation(len(ds.labels))
-    keep, held = np.sort(perm[n:]), np.sort(perm[:n])
-    return (
-        data.Dataset(ds.images[keep], ds.labels[keep]),
-        data.Dataset(ds.images[held], ds.labels[held]),
-    )
 
 
 def make_schedule(policy: str, bounds: dict[str, Any], config: Config, steps_per_epoch: int):

@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsched import data, results
+from jaxsched import data, loop, results, train
 
 PREPROCESSING = ("scale", "pixel_mean", "standardize")
 
@@ -99,6 +100,13 @@ def config_overrides(args: argparse.Namespace, names: Mapping[str, str]) -> dict
     }
 
 
+def fmt(value: Any, spec: str = ".4f") -> str:
+    """`value` formatted, or "-" for None / NaN (a diverged run's metrics)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
+
+
 def replace(config: Any, **overrides: Any) -> Any:
     return dataclasses.replace(config, **overrides) if overrides else config
 
@@ -175,3 +183,31 @@ def lr_bounds(config: Any, workdir: Path, *, quiet: bool) -> dict[str, Any]:
         f"(from {bounds['source']})"
     )
     return bounds
+
+
+def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:
+    """Holds out a seeded random `n` examples of `ds` as a validation set."""
+    if not 0 < n < len(ds.labels):
+        raise ValueError(f"validation_examples must be in [1, {len(ds.labels) - 1}], got {n}")
+    perm = np.random.default_rng([seed, 7]).permutation(len(ds.labels))
+    keep, held = np.sort(perm[n:]), np.sort(perm[:n])
+    return (
+        data.Dataset(ds.images[keep], ds.labels[keep]),
+        data.Dataset(ds.images[held], ds.labels[held]),
+    )
+
+
+def train_and_test(
+    model: Any,
+    tx: Any,
+    train_ds: data.Dataset,
+    val_ds: data.Dataset,
+    test_ds: data.Dataset,
+    **fit_kwargs: Any,
+) -> tuple[results.History, dict[str, float]]:
+    """`loop.fit` with per-epoch validation, then one evaluation on the test split."""
+    state, history = loop.fit(model, tx, train_ds, eval_data=val_ds, **fit_kwargs)
+    test = loop.evaluate(
+        train.CompiledStep(train.make_eval_step(model)), state, test_ds.images, test_ds.labels
+    )
+    return history, test

@@ -207,6 +207,7 @@ def _record_epoch(history: History, epoch: int, first_step: int, train_time: flo
     """Epoch means over its updates, weighted by batch size (i.e. over its examples)."""
     weights = history.steps["batch_size"][first_step:]
     history.epochs["epoch"].append(epoch + 1)
+    history.epochs["updates"].append(len(history.steps["loss"]))
     for key in ("loss", "accuracy"):
         mean = np.average(history.steps[key][first_step:], weights=weights)
         history.epochs[f"train_{key}"].append(float(mean))

@@ -219,3 +219,42 @@ def bars(values: Mapping[str, float | None], ylabel: str) -> plt.Figure:
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
+
+
+def batch_size_sweep(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> plt.Figure:
+    """Final training loss and accuracy against log2(batch size), b_min / b_max marked.
+
+    runs: [{"batch_size", "final": {"train_loss", "train_accuracy", "val_accuracy"}}, ...].
+    """
+    runs = sorted(runs, key=lambda r: r["batch_size"])
+    log_b = np.log2([r["batch_size"] for r in runs])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = (
+        (axes[0], ("train_loss",), "final training loss"),
+        (axes[1], ("train_accuracy", "val_accuracy"), "final accuracy"),
+    )
+    for ax, keys, label in panels:
+        for key in keys:
+            ax.plot(
+                log_b,
+                _finite([r["final"].get(key) for r in runs]),
+                "o-",
+                label=key.replace("_", " ").replace("val", "test"),
+            )
+        for name, color in (("b_min", "g"), ("b_max", "m")):
+            if summary.get(name):
+                ax.axvline(
+                    math.log2(summary[name]),
+                    color=color,
+                    linestyle="--",
+                    label=f"{name} = {summary[name]}",
+                )
+        ax.set_xlabel("log2(batch size)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"batch-size sweep at a fixed learning rate ({summary.get('learning_rate', 0):.3g})"
+    )
+    fig.tight_layout()
+    return fig

@@ -34,8 +34,9 @@ class History:
 
     steps: per optimizer update, lists "learning_rate", "loss", "accuracy" (the batch's loss
       and accuracy before the update; Keras's per-batch logs) and "batch_size".
-    epochs: per completed epoch, lists "epoch" (1-based), "train_loss" and "train_accuracy"
-      (means over the epoch's batches, as Keras reports them), "val_loss" and "val_accuracy"
+    epochs: per completed epoch, lists "epoch" (1-based), "updates" (made by its end),
+      "train_loss" and "train_accuracy" (means over the epoch's examples, as Keras reports
+      them), "val_loss" and "val_accuracy"
       (after the epoch, when validation data is given), "train_time_s", "eval_time_s".
     status: "done"; "diverged" when a loss became NaN/inf (metrics up to then are kept);
       "stopped" when a stop rule ended it (early stopping).
@@ -53,6 +54,7 @@ class History:
             k: []
             for k in (
                 "epoch",
+                "updates",
                 "train_loss",
                 "train_accuracy",
                 "val_loss",

@@ -72,13 +72,13 @@ def test_bounds_from_a_range_test_file(tmp_path):
 
 def test_validation_split_is_disjoint_and_seeded():
     ds = data.Dataset(np.arange(20).reshape(20, 1, 1, 1), np.arange(20))
-    a_train, a_val = clr_fashion_mnist.split_validation(ds, 5, seed=0)
-    b_train, b_val = clr_fashion_mnist.split_validation(ds, 5, seed=0)
+    a_train, a_val = common.split_validation(ds, 5, seed=0)
+    b_train, b_val = common.split_validation(ds, 5, seed=0)
     np.testing.assert_array_equal(a_val.labels, b_val.labels)
     assert len(a_val.labels) == 5 and len(a_train.labels) == 15
     assert set(a_train.labels) | set(a_val.labels) == set(range(20))
     with pytest.raises(ValueError, match="validation_examples"):
-        clr_fashion_mnist.split_validation(ds, 20, seed=0)
+        common.split_validation(ds, 20, seed=0)
 
 
 def test_unknown_policy_is_rejected(tmp_path):

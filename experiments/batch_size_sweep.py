@@ -1,0 +1,147 @@
+"""Batch-size sweep: LeNet-5 on Fashion-MNIST at a fixed learning rate, one batch size at a time.
+
+    python -m experiments.batch_size_sweep            # 16, 32, ..., 8192; 5 epochs each
+    python -m experiments.batch_size_sweep --smoke    # seconds
+
+The rate is lr_min from an LR range test (or --lr). Batches above --max-device-batch are
+accumulated over micro-batches (optax.MultiSteps). Plots final training loss and accuracy
+against log2(batch size) and detects b_min / b_max with `jaxsched.range_test
+.suggest_batch_bounds`. Writes <out>/results.json (after every batch size: resumable) and
+<out>/batch_size_sweep.png.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiments import common
+from experiments.configs.batch_size import SWEEP, SWEEP_SMOKE, SweepConfig
+from jaxsched import loop, optimizers, plots, range_test, results
+from jaxsched.models import LeNet5
+
+NAME = "batch_size_sweep"
+
+
+def run(
+    config: SweepConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+) -> dict[str, Any]:
+    """Trains one fresh model per batch size; returns the results document."""
+    recorder = common.Recorder(NAME, config, Path(workdir))
+    if config.lr is not None:
+        lr, lr_source = config.lr, "config"
+    else:
+        bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+        lr, lr_source = bounds["lr_min"], bounds["source"]
+    train_ds, test_ds = common.load_splits(
+        config.dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+    )
+    model = LeNet5(
+        num_classes=int(train_ds.labels.max()) + 1,
+        input_norm=config.input_norm,
+        hidden_batchnorm=config.hidden_batchnorm,
+    )
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size")
+    runs: list[dict[str, Any]] = []
+    for size in config.batch_sizes:
+        if size in done:
+            runs.append(dict(done[size]))
+            print(f"batch {size}: reusing the completed run", flush=True)
+            continue
+        _, history = loop.fit(
+            model,
+            optimizers.make("sgd", lr),
+            train_ds,
+            epochs=config.epochs,
+            batch_size=size,
+            max_device_batch=config.max_device_batch,
+            seed=config.seed,
+            eval_data=test_ds,
+            max_loss=config.divergence_loss,
+            quiet=quiet,
+            description=f"batch {size}",
+        )
+        runs.append(
+            {"batch_size": size, "final": final_metrics(history), "history": history.to_dict()}
+        )
+        f = runs[-1]["final"]
+        print(
+            f"batch {size:<6} {f['status']:<9} train loss {common.fmt(f['train_loss'])}  "
+            f"acc {common.fmt(f['train_accuracy'])}  test acc {common.fmt(f['val_accuracy'])}"
+            f"  {f['updates']} updates, {f['train_time_s']:.1f} s",
+            flush=True,
+        )
+        recorder.write(runs, {"learning_rate": lr}, "running")
+    bounds = range_test.suggest_batch_bounds(
+        [r["batch_size"] for r in runs],
+        [r["final"]["train_accuracy"] for r in runs],
+        tolerance=config.tolerance,
+    )
+    summary = {
+        "learning_rate": lr,
+        "learning_rate_source": lr_source,
+        **bounds,
+        "table": [{"batch_size": r["batch_size"], **r["final"]} for r in runs],
+    }
+    doc = recorder.write(runs, summary, results.DONE)
+    plots.save(plots.batch_size_sweep(doc["runs"], summary), recorder.workdir / f"{NAME}.png")
+    return doc
+
+
+def final_metrics(history: results.History) -> dict[str, Any]:
+    return {
+        "status": history.status,
+        "train_loss": history.final("train_loss"),
+        "train_accuracy": history.final("train_accuracy"),
+        "val_loss": history.final("val_loss"),
+        "val_accuracy": history.final("val_accuracy"),
+        "updates": len(history.steps["loss"]),
+        "train_time_s": float(sum(history.epochs["train_time_s"])),
+        "num_compilations": history.num_compilations,
+        "compile_time_s": history.compile_time_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{NAME}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_common_args(parser, f"runs/{NAME}")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="batch sizes to try")
+    parser.add_argument("--epochs", type=int, help="epochs per batch size")
+    parser.add_argument("--lr", type=float, help="fixed learning rate (default: lr_min)")
+    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    parser.add_argument("--max-device-batch", type=int, help="accumulate above this size")
+    args = parser.parse_args(argv)
+    overrides = common.config_overrides(
+        args,
+        {
+            "epochs": "epochs",
+            "lr": "lr",
+            "bounds_from": "bounds_from",
+            "seed": "seed",
+            "max_device_batch": "max_device_batch",
+            "data_dir": "data_dir",
+        },
+    )
+    if args.batch_sizes:
+        overrides["batch_sizes"] = tuple(args.batch_sizes)
+    config = common.replace(SWEEP_SMOKE if args.smoke else SWEEP, **overrides)
+    workdir = common.output_dir(args, f"runs/{NAME}")
+    s = run(config, workdir, quiet=args.quiet, fresh=args.fresh)["summary"]
+    print(f"\nb_min = {s['b_min']}  b_max = {s['b_max']}  (lr {s['learning_rate']:.3g})")
+    if not s.get("bracketed", True):
+        print(f"note: {s['message']}")
+    print(f"wrote {workdir}/results.json and {workdir}/{NAME}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
