@@ -67,6 +67,7 @@ def run(
             epochs=config.max_epochs,
             batch_size=config.batch_size,
             seed=config.seed,
+            restore_best="val_loss" if config.restore_best else None,
             stop_when=loop.early_stopping(config.patience),
             max_loss=config.divergence_loss,
             quiet=quiet,
@@ -75,7 +76,7 @@ def run(
         runs.append(
             {
                 "policy": policy,
-                "final": _final(history, test, config, steps_per_epoch),
+                "final": _final(history, test, config),
                 "history": history.to_dict(),
             }
         )
@@ -105,9 +106,7 @@ def make_schedule(policy: str, bounds: dict[str, Any], config: Config, steps_per
     return schedules.cyclic_lr(lr_min, lr_max, step_size, mode=policy, gamma=config.gamma)
 
 
-def _final(
-    history: results.History, test: dict[str, float], config: Config, steps_per_epoch: int
-) -> dict[str, Any]:
+def _final(history: results.History, test: dict[str, float], config: Config) -> dict[str, Any]:
     val_acc = history.epochs["val_accuracy"]
     reached = [i for i, acc in enumerate(val_acc) if acc >= config.target_accuracy]
     epoch_times = np.cumsum(np.add(history.epochs["train_time_s"], history.epochs["eval_time_s"]))
@@ -115,10 +114,10 @@ def _final(
         "status": history.status,
         "epochs": len(history.epochs["epoch"]),
         "best_val_accuracy": max(val_acc) if val_acc else None,
-        "best_epoch": int(np.argmax(val_acc)) + 1 if val_acc else None,
+        "tested_epoch": history.best_epoch or len(val_acc),
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "updates_to_target": (reached[0] + 1) * steps_per_epoch if reached else None,
+        "updates_to_target": history.epochs["updates"][reached[0]] if reached else None,
         "seconds_to_target": float(epoch_times[reached[0]]) if reached else None,
         "wall_time_s": history.wall_time_s,
     }

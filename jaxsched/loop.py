@@ -9,6 +9,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -71,6 +72,7 @@ def fit(
     regularizer: train.RegularizerFn | None = None,
     max_steps: int | None = None,
     stop_when: Callable[[History], bool] | None = None,
+    restore_best: str | None = None,
     sync_every: int = 100,
     max_loss: float = math.inf,
     quiet: bool = False,
@@ -98,6 +100,9 @@ def fit(
         gets no per-epoch record).
       stop_when: called with the history after every host sync and every epoch; True ends the
         run with status "stopped" (early stopping, the LR sweep's explosion rule).
+      restore_best: a per-epoch key to minimize (e.g. "val_loss"): the returned state holds the
+        parameters and BatchNorm statistics of the best epoch (Keras's restore_best_weights),
+        recorded as `history.best_epoch`; the history itself still runs to the end.
       sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
       quiet: no progress bar (there is none either when stderr is not a terminal).
@@ -108,6 +113,10 @@ def fit(
     """
     if sync_every < 1:
         raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    if restore_best is not None and restore_best not in History().epochs:
+        raise ValueError(
+            f"restore_best must be a per-epoch key {tuple(History().epochs)}, got {restore_best!r}"
+        )
     n = len(train_data.images)
     plan = batching.plan(
         n,
@@ -153,6 +162,18 @@ def fit(
                 return DIVERGED
         return STOPPED if stop_when is not None and stop_when(history) else None
 
+    best: dict[str, Any] = {}
+
+    def remember_if_best(epoch: int) -> None:
+        value = history.epochs[restore_best][-1]
+        if math.isfinite(value) and value < best.get("value", math.inf):
+            # Copies: the train step donates (reuses) the state's buffers.
+            best.update(
+                value=value,
+                epoch=epoch + 1,
+                variables=jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
+            )
+
     def run_epochs() -> str:
         nonlocal state
         update = 0
@@ -187,6 +208,8 @@ def fit(
                 history.epochs["val_loss"].append(result["loss"])
                 history.epochs["val_accuracy"].append(result["accuracy"])
             history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
+            if restore_best is not None:
+                remember_if_best(epoch)
             if update >= plan.num_updates:
                 return DONE
             if stop_when is not None and stop_when(history):
@@ -195,6 +218,10 @@ def fit(
 
     try:
         history.status = run_epochs()
+        if best:
+            params, batch_stats = best["variables"]
+            state = state._replace(params=params, batch_stats=batch_stats)
+            history.best_epoch = best["epoch"]
         return state, history
     finally:
         progress.close()

@@ -105,8 +105,12 @@ def step_curves(
     return fig
 
 
-def epoch_curves(runs: Sequence[Mapping[str, Any]]) -> plt.Figure:
-    """Train and validation loss and accuracy per epoch, every run on the same four panels."""
+def epoch_curves(runs: Sequence[Mapping[str, Any]], x: str = "epoch") -> plt.Figure:
+    """Train and validation loss and accuracy per epoch, every run on the same four panels.
+
+    x: "epoch", or "updates" to place each epoch's values at the updates made by its end
+    (runs with different batch sizes make different numbers of updates per epoch).
+    """
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     panels = (
         ("train_loss", "training loss"),
@@ -118,13 +122,13 @@ def epoch_curves(runs: Sequence[Mapping[str, Any]]) -> plt.Figure:
         for run in runs:
             epochs = run["history"]["epochs"]
             if epochs.get(key):
-                ax.plot(epochs["epoch"], _finite(epochs[key]), marker=".", lw=1, label=run["label"])
+                ax.plot(epochs[x], _finite(epochs[key]), marker=".", lw=1, label=run["label"])
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if "loss" in key:
             ax.set_yscale("log")
     for ax in axes[1]:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch" if x == "epoch" else "optimizer updates")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
@@ -256,5 +260,22 @@ def batch_size_sweep(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, An
     fig.suptitle(
         f"batch-size sweep at a fixed learning rate ({summary.get('learning_rate', 0):.3g})"
     )
+    fig.tight_layout()
+    return fig
+
+
+def loss_by_batch_size(run: Mapping[str, Any]) -> plt.Figure:
+    """Mean training loss over the updates made at each batch size of a growing-batch run."""
+    steps = run["history"]["steps"]
+    sizes = np.array(steps["batch_size"])
+    loss = _finite(steps["loss"])
+    unique = np.unique(sizes)
+    means = [np.nanmean(loss[sizes == b]) for b in unique]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(unique, means, "o-")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("mean training loss at that batch size")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

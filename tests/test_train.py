@@ -224,3 +224,23 @@ def test_regularizer_adds_to_the_loss_and_the_gradient(fashion_small):
     # SGD with lr 0.1 and penalty c*|w|^2: the extra step is -0.1 * 2c * w.
     expected = jax.tree.map(lambda p, w: p - 0.1 * 2 * 0.01 * w, plain_state.params, state.params)
     chex.assert_trees_all_close(reg_state.params, expected, atol=1e-6)
+
+
+def test_restore_best_returns_the_best_epochs_weights(fashion_small):
+    train_ds, test_ds = fashion_small
+    model, tx = LeNet5(), optimizers.make("sgd", 0.05)
+    eval_step = train.CompiledStep(train.make_eval_step(model))
+    last, h_last = loop.fit(model, tx, train_ds, epochs=4, batch_size=64, eval_data=test_ds,
+                            quiet=True)
+    best, h_best = loop.fit(model, tx, train_ds, epochs=4, batch_size=64, eval_data=test_ds,
+                            restore_best="val_loss", quiet=True)
+    assert h_best.steps == h_last.steps  # the same training either way
+    k = int(np.argmin(h_best.epochs["val_loss"]))
+    assert h_best.best_epoch == k + 1
+    restored = loop.evaluate(eval_step, best, test_ds.images, test_ds.labels)
+    np.testing.assert_allclose(restored["loss"], h_best.epochs["val_loss"][k], rtol=1e-5)
+    if k < 3:
+        final = loop.evaluate(eval_step, last, test_ds.images, test_ds.labels)
+        np.testing.assert_allclose(final["loss"], h_last.epochs["val_loss"][-1], rtol=1e-5)
+    with pytest.raises(ValueError, match="restore_best"):
+        loop.fit(model, tx, train_ds, epochs=1, batch_size=64, restore_best="val_los")

@@ -24,6 +24,8 @@ class Config:
       `max_epochs`.
     validation_examples: held out of the training split for early stopping; the test split is
       evaluated once, at the end.
+    restore_best: test the weights of the epoch with the lowest validation loss (else the last
+      epoch's, which for a cyclical rate may sit at the top of a cycle).
     target_accuracy: the summary reports the updates (and seconds) each policy needed to first
       reach this validation accuracy.
     """
@@ -42,6 +44,7 @@ class Config:
     max_epochs: int = 30
     patience: int = 6
     target_accuracy: float = 0.89
+    restore_best: bool = True
     validation_examples: int = 10_000
     train_examples: int | None = None
     test_examples: int | None = None

@@ -1,0 +1,138 @@
+"""Increase the batch size instead of decaying the learning rate (Smith et al. 2018).
+
+    python -m experiments.batch_vs_lr            # lr fixed at lr_max, batch 32 -> 16384
+    python -m experiments.batch_vs_lr --smoke
+
+LeNet-5 on Fashion-MNIST, SGD. The learning rate stays at lr_max while the batch doubles every
+`double_every_epochs` epochs from b_start to b_end (accumulated over micro-batches above
+max_device_batch); the comparison is the cyclical-learning-rate run at batch b_start for the
+same epochs. Writes <out>/results.json and figures: training loss against batch size, and
+loss / accuracy per epoch and per update for both runs.
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiments import common, cyclic_batch_size
+from experiments.configs.batch_size import BATCH_VS_LR, BATCH_VS_LR_SMOKE, BatchVsLrConfig
+from jaxsched import optimizers, plots, results, schedules
+from jaxsched.models import LeNet5
+
+NAME = "batch_vs_lr"
+RUNS = ("increase_batch", "clr")
+
+
+def run(
+    config: BatchVsLrConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+) -> dict[str, Any]:
+    """Trains the growing-batch run and the CLR run; returns the results document."""
+    recorder = common.Recorder(NAME, config, Path(workdir))
+    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+    train_ds, test_ds = common.load_splits(
+        config.dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+    )
+    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    n = len(train_ds.labels)
+    model = LeNet5(
+        num_classes=int(train_ds.labels.max()) + 1,
+        input_norm=config.input_norm,
+        hidden_batchnorm=config.hidden_batchnorm,
+    )
+    doublings = int(math.log2(config.b_end // config.b_start))
+    boundaries = [config.double_every_epochs * i for i in range(1, doublings + 1)]
+    settings = {
+        "increase_batch": dict(
+            lr=config.lr if config.lr is not None else lr_bounds["lr_max"],
+            batch_size=schedules.batch_size_steps(config.b_start, boundaries, num_examples=n),
+            batch_size_unit="epoch",
+        ),
+        "clr": dict(
+            lr=schedules.cyclic_lr(
+                lr_bounds["lr_min"],
+                lr_bounds["lr_max"],
+                max(1, round(config.step_size_epochs * n / config.b_start)),
+            ),
+            batch_size=config.b_start,
+        ),
+    }
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs: list[dict[str, Any]] = []
+    for name in RUNS:
+        if name in done:
+            runs.append(dict(done[name]))
+            print(f"{name}: reusing the completed run", flush=True)
+            continue
+        kwargs = dict(settings[name])
+        lr = kwargs.pop("lr")
+        history, test = common.train_and_test(
+            model,
+            optimizers.make("sgd", lr),
+            train_ds,
+            val_ds,
+            test_ds,
+            epochs=config.epochs,
+            max_device_batch=config.max_device_batch,
+            seed=config.seed,
+            max_loss=config.divergence_loss,
+            quiet=quiet,
+            description=name,
+            **kwargs,
+        )
+        runs.append(
+            {
+                "policy": name,
+                "final": cyclic_batch_size.policy_summary(history, test),
+                "history": history.to_dict(),
+            }
+        )
+        print(cyclic_batch_size.policy_row(name, runs[-1]["final"]), flush=True)
+        recorder.write(runs, {"lr_bounds": lr_bounds}, "running")
+    summary = {
+        "lr_bounds": lr_bounds,
+        "batch_boundaries_epochs": boundaries,
+        "table": [{"policy": r["policy"], **r["final"]} for r in runs],
+    }
+    doc = recorder.write(runs, summary, results.DONE)
+    cyclic_batch_size.save_comparison_figures(doc["runs"], "policy", recorder.workdir)
+    plots.save(plots.loss_by_batch_size(doc["runs"][0]), recorder.workdir / "loss_vs_batch.png")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{NAME}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_common_args(parser, f"runs/{NAME}")
+    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    parser.add_argument("--epochs", type=int, help="epochs of each run")
+    parser.add_argument("--double-every-epochs", type=int, help="epochs between doublings")
+    args = parser.parse_args(argv)
+    overrides = common.config_overrides(
+        args,
+        {
+            "bounds_from": "bounds_from",
+            "epochs": "epochs",
+            "double_every_epochs": "double_every_epochs",
+            "seed": "seed",
+            "data_dir": "data_dir",
+        },
+    )
+    config = common.replace(BATCH_VS_LR_SMOKE if args.smoke else BATCH_VS_LR, **overrides)
+    workdir = common.output_dir(args, f"runs/{NAME}")
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    print(f"wrote {workdir}/results.json and figures")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Cyclic batch-size policies at a fixed learning rate vs a fixed batch and a cyclical LR.
+
+    python -m experiments.cyclic_batch_size --batch-bounds-from runs/batch_size_sweep/results.json
+    python -m experiments.cyclic_batch_size --b-min 64 --b-max 512
+    python -m experiments.cyclic_batch_size --smoke
+
+LeNet-5 on Fashion-MNIST, SGD. b_min / b_max are given, read from a batch_size_sweep results.json,
+or (neither) detected by running the sweep first into <out>/batch_size_sweep. Every policy (see
+experiments/configs/batch_size.py) trains from the same initialization for the same epochs.
+Writes <out>/results.json (per policy: resumable) and figures: loss and accuracy per epoch and
+per update, and the batch size per update, all policies on one plot.
+"""
+
+import argparse
+import dataclasses
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiments import batch_size_sweep, common
+from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
+from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
+from jaxsched import optimizers, plots, results, schedules
+from jaxsched.models import LeNet5
+
+NAME = "cyclic_batch_size"
+
+
+def batch_bounds(config: CyclicConfig, workdir: Path, *, quiet: bool) -> dict[str, Any]:
+    """{"b_min", "b_max", "source"}: given, read from a sweep's results.json, or swept now."""
+    if config.b_min is not None and config.b_max is not None:
+        return {"b_min": config.b_min, "b_max": config.b_max, "source": "config"}
+    if config.batch_bounds_from is not None:
+        summary = results.read_json(config.batch_bounds_from)["summary"]
+        source = config.batch_bounds_from
+    else:
+        sweep = dataclasses.replace(
+            SWEEP_DEFAULT,
+            **{
+                f.name: getattr(config, f.name)
+                for f in dataclasses.fields(SWEEP_DEFAULT)
+                if hasattr(config, f.name)
+            },
+        )
+        summary = batch_size_sweep.run(sweep, workdir / "batch_size_sweep", quiet=quiet)["summary"]
+        source = str(workdir / "batch_size_sweep" / "results.json")
+    if not summary.get("bracketed", True):
+        print(f"note: the batch-size sweep did not bracket a range: {summary.get('message')}")
+    return {"b_min": summary["b_min"], "b_max": summary["b_max"], "source": source}
+
+
+def policy_settings(
+    policy: str,
+    config: CyclicConfig,
+    b_min: int,
+    b_max: int,
+    lr_bounds: dict[str, Any],
+    num_examples: int,
+) -> dict[str, Any]:
+    """fit() keyword arguments (batch_size, batch_size_unit) and the learning rate of `policy`."""
+    lr = config.lr if config.lr is not None else lr_bounds["lr_max"]
+    mean_batch = math.sqrt(b_min * b_max)
+    step = max(1, round(config.step_size_epochs * num_examples / mean_batch))
+    levels = int(math.log2(b_max // b_min)) + 1
+    step = max(step, levels)
+    cap = 2 ** int(math.log2(num_examples))
+    if policy == "fixed":
+        return {"batch_size": b_min, "lr": lr}
+    if policy == "cyclic":
+        return {"batch_size": schedules.cyclic_batch_size(b_min, b_max, step), "lr": lr}
+    if policy == "growing_cyclic":
+        limit = min(8 * b_max, cap)
+        step = max(step, int(math.log2(limit // b_min)) + 1)
+        return {
+            "batch_size": schedules.growing_cyclic_batch_size(b_min, b_max, step, limit),
+            "lr": lr,
+        }
+    if policy == "epoch_cycle":
+        return {
+            "batch_size": schedules.epoch_batch_cycle(b_min, levels),
+            "batch_size_unit": "epoch",
+            "lr": lr,
+        }
+    if policy == "increase":
+        every = config.increase_every_epochs
+        boundaries = [every * i for i in range(1, config.epochs // every + 1)]
+        boundaries = [b for b in boundaries if b_min * 2 ** (boundaries.index(b) + 1) <= cap]
+        return {
+            "batch_size": schedules.batch_size_steps(b_min, boundaries),
+            "batch_size_unit": "epoch",
+            "lr": lr,
+        }
+    clr_step = max(1, round(config.step_size_epochs * num_examples / b_min))
+    return {
+        "batch_size": b_min,
+        "lr": schedules.cyclic_lr(lr_bounds["lr_min"], lr_bounds["lr_max"], clr_step),
+    }
+
+
+def run(
+    config: CyclicConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+) -> dict[str, Any]:
+    """Trains every policy; returns the results document."""
+    unknown = set(config.policies) - set(CYCLIC_POLICIES)
+    if unknown:
+        raise ValueError(f"policies must be among {CYCLIC_POLICIES}, got {sorted(unknown)}")
+    recorder = common.Recorder(NAME, config, Path(workdir))
+    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+    bounds = batch_bounds(config, recorder.workdir, quiet=quiet)
+    train_ds, test_ds = common.load_splits(
+        config.dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+    )
+    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    model = LeNet5(
+        num_classes=int(train_ds.labels.max()) + 1,
+        input_norm=config.input_norm,
+        hidden_batchnorm=config.hidden_batchnorm,
+    )
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs: list[dict[str, Any]] = []
+    for policy in config.policies:
+        if policy in done:
+            runs.append(dict(done[policy]))
+            print(f"{policy}: reusing the completed run", flush=True)
+            continue
+        settings = policy_settings(
+            policy, config, bounds["b_min"], bounds["b_max"], lr_bounds, len(train_ds.labels)
+        )
+        lr = settings.pop("lr")
+        history, test = common.train_and_test(
+            model,
+            optimizers.make("sgd", lr),
+            train_ds,
+            val_ds,
+            test_ds,
+            epochs=config.epochs,
+            strategy=config.strategy,
+            max_device_batch=config.max_device_batch,
+            seed=config.seed,
+            max_loss=config.divergence_loss,
+            quiet=quiet,
+            description=policy,
+            **settings,
+        )
+        runs.append(
+            {"policy": policy, "final": policy_summary(history, test), "history": history.to_dict()}
+        )
+        print(policy_row(policy, runs[-1]["final"]), flush=True)
+        recorder.write(runs, {"lr_bounds": lr_bounds, "batch_bounds": bounds}, "running")
+    summary = {
+        "lr_bounds": lr_bounds,
+        "batch_bounds": bounds,
+        "table": [{"policy": r["policy"], **r["final"]} for r in runs],
+    }
+    doc = recorder.write(runs, summary, results.DONE)
+    save_comparison_figures(doc["runs"], "policy", recorder.workdir)
+    return doc
+
+
+def policy_summary(history: results.History, test: dict[str, float]) -> dict[str, Any]:
+    val = history.epochs["val_accuracy"]
+    return {
+        "status": history.status,
+        "epochs": len(history.epochs["epoch"]),
+        "updates": len(history.steps["loss"]),
+        "final_train_loss": history.final("train_loss"),
+        "best_val_accuracy": max(val) if val else None,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "batch_sizes": sorted(set(history.steps["batch_size"])),
+        "num_compilations": history.num_compilations,
+        "compile_time_s": history.compile_time_s,
+        "train_time_s": float(sum(history.epochs["train_time_s"])),
+    }
+
+
+def policy_row(label: str, f: dict[str, Any]) -> str:
+    return (
+        f"{label:<15} {f['status']:<9} {f['updates']:>6} updates  best val acc "
+        f"{common.fmt(f['best_val_accuracy'])}  test acc {common.fmt(f['test_accuracy'])}  "
+        f"{f['num_compilations']} compilations ({f['compile_time_s']:.1f} s)"
+    )
+
+
+def save_comparison_figures(runs: list[dict[str, Any]], key: str, workdir: Path) -> None:
+    labelled = [{**r, "label": r[key]} for r in runs]
+    plots.save(plots.epoch_curves(labelled), workdir / "epochs.png")
+    plots.save(plots.epoch_curves(labelled, x="updates"), workdir / "updates.png")
+    plots.save(
+        plots.step_curves(labelled, "batch_size", smooth=1, logy=True), workdir / "batch_size.png"
+    )
+    plots.save(plots.step_curves(labelled, "loss", logy=True), workdir / "train_loss_steps.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{NAME}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_common_args(parser, f"runs/{NAME}")
+    parser.add_argument("--b-min", type=int, help="smallest batch (with --b-max)")
+    parser.add_argument("--b-max", type=int, help="largest batch (with --b-min)")
+    parser.add_argument("--batch-bounds-from", help="a batch_size_sweep results.json")
+    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    parser.add_argument("--policies", nargs="+", choices=CYCLIC_POLICIES)
+    parser.add_argument("--epochs", type=int, help="epochs per policy")
+    parser.add_argument("--strategy", choices=("shapes", "accumulate"))
+    args = parser.parse_args(argv)
+    overrides = common.config_overrides(
+        args,
+        {
+            "b_min": "b_min",
+            "b_max": "b_max",
+            "batch_bounds_from": "batch_bounds_from",
+            "bounds_from": "bounds_from",
+            "epochs": "epochs",
+            "strategy": "strategy",
+            "seed": "seed",
+            "data_dir": "data_dir",
+        },
+    )
+    if args.policies:
+        overrides["policies"] = tuple(args.policies)
+    config = common.replace(CYCLIC_SMOKE if args.smoke else CYCLIC, **overrides)
+    workdir = common.output_dir(args, f"runs/{NAME}")
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    print(f"wrote {workdir}/results.json and figures")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
