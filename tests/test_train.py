@@ -230,10 +230,19 @@ def test_restore_best_returns_the_best_epochs_weights(fashion_small):
     train_ds, test_ds = fashion_small
     model, tx = LeNet5(), optimizers.make("sgd", 0.05)
     eval_step = train.CompiledStep(train.make_eval_step(model))
-    last, h_last = loop.fit(model, tx, train_ds, epochs=4, batch_size=64, eval_data=test_ds,
-                            quiet=True)
-    best, h_best = loop.fit(model, tx, train_ds, epochs=4, batch_size=64, eval_data=test_ds,
-                            restore_best="val_loss", quiet=True)
+    last, h_last = loop.fit(
+        model, tx, train_ds, epochs=4, batch_size=64, eval_data=test_ds, quiet=True
+    )
+    best, h_best = loop.fit(
+        model,
+        tx,
+        train_ds,
+        epochs=4,
+        batch_size=64,
+        eval_data=test_ds,
+        restore_best="val_loss",
+        quiet=True,
+    )
     assert h_best.steps == h_last.steps  # the same training either way
     k = int(np.argmin(h_best.epochs["val_loss"]))
     assert h_best.best_epoch == k + 1
