@@ -28,9 +28,15 @@ NAME = "cyclic_batch_size"
 
 
 def batch_bounds(config: CyclicConfig, workdir: Path, *, quiet: bool) -> dict[str, Any]:
-    """{"b_min", "b_max", "source"}: given, read from a sweep's results.json, or swept now."""
+    """{"b_min", "b_max", "source", "learning_rate"}: given, read from a sweep's results.json,
+    or swept now; "learning_rate" is the rate the sweep ran at (None when given)."""
     if config.b_min is not None and config.b_max is not None:
-        return {"b_min": config.b_min, "b_max": config.b_max, "source": "config"}
+        return {
+            "b_min": config.b_min,
+            "b_max": config.b_max,
+            "source": "config",
+            "learning_rate": None,
+        }
     if config.batch_bounds_from is not None:
         summary = results.read_json(config.batch_bounds_from)["summary"]
         source = config.batch_bounds_from
@@ -47,19 +53,29 @@ def batch_bounds(config: CyclicConfig, workdir: Path, *, quiet: bool) -> dict[st
         source = str(workdir / "batch_size_sweep" / "results.json")
     if not summary.get("bracketed", True):
         print(f"note: the batch-size sweep did not bracket a range: {summary.get('message')}")
-    return {"b_min": summary["b_min"], "b_max": summary["b_max"], "source": source}
+    return {
+        "b_min": summary["b_min"],
+        "b_max": summary["b_max"],
+        "source": source,
+        "learning_rate": summary.get("learning_rate"),
+    }
 
 
 def policy_settings(
     policy: str,
     config: CyclicConfig,
-    b_min: int,
-    b_max: int,
+    bounds: dict[str, Any],
     lr_bounds: dict[str, Any],
     num_examples: int,
 ) -> dict[str, Any]:
-    """fit() keyword arguments (batch_size, batch_size_unit) and the learning rate of `policy`."""
-    lr = config.lr if config.lr is not None else lr_bounds["lr_max"]
+    """fit() keyword arguments (batch_size, batch_size_unit) and the learning rate of `policy`.
+
+    The batch-size policies train at `config.lr`, else at the rate of the batch-size sweep that
+    found b_min / b_max (the bounds mean something only at that rate), else at lr_min (the
+    sweep's default rate).
+    """
+    b_min, b_max = bounds["b_min"], bounds["b_max"]
+    lr = config.lr or bounds.get("learning_rate") or lr_bounds["lr_min"]
     mean_batch = math.sqrt(b_min * b_max)
     step = max(1, round(config.step_size_epochs * num_examples / mean_batch))
     levels = int(math.log2(b_max // b_min)) + 1
@@ -129,9 +145,7 @@ def run(
             runs.append(dict(done[policy]))
             print(f"{policy}: reusing the completed run", flush=True)
             continue
-        settings = policy_settings(
-            policy, config, bounds["b_min"], bounds["b_max"], lr_bounds, len(train_ds.labels)
-        )
+        settings = policy_settings(policy, config, bounds, lr_bounds, len(train_ds.labels))
         lr = settings.pop("lr")
         history, test = common.train_and_test(
             model,

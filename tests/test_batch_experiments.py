@@ -51,7 +51,9 @@ def test_cyclic_batch_size_policies(tmp_path, strategy, compilations):
     assert runs["cyclic"]["final"]["batch_sizes"] == [16, 32, 64]
     assert runs["cyclic"]["final"]["num_compilations"] == compilations
     lr_bounds = {"lr_min": 0.005, "lr_max": 0.05}
-    settings = cyclic_batch_size.policy_settings("cyclic", config, 16, 64, lr_bounds, 384)
+    bounds = {"b_min": 16, "b_max": 64}
+    settings = cyclic_batch_size.policy_settings("cyclic", config, bounds, lr_bounds, 384)
+    assert settings["lr"] == 0.005  # lr_min: the rate of the batch-size sweep by default
     sizes = runs["cyclic"]["history"]["steps"]["batch_size"]
     assert sizes == [settings["batch_size"](u) for u in range(len(sizes))]
     epoch_sizes = runs["epoch_cycle"]["history"]["steps"]["batch_size"]

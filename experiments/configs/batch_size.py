@@ -41,8 +41,9 @@ class SweepConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CyclicConfig:
-    """cyclic_batch_size: batch-size policies at the fixed rate lr_max (or `lr`) vs a fixed batch
-    and a cyclical learning rate, for `epochs` epochs each.
+    """cyclic_batch_size: batch-size policies at a fixed rate vs a fixed batch and a cyclical
+    learning rate, for `epochs` epochs each. The fixed rate is `lr`, else the rate of the
+    batch-size sweep that gave b_min / b_max, else lr_min.
 
     b_min / b_max: given, or from a batch_size_sweep results.json (`batch_bounds_from`).
     policies (CYCLIC_POLICIES):
