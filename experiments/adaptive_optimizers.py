@@ -65,9 +65,9 @@ def run(
         config.seed,
     )
     num_classes = int(train_ds.labels.max()) + 1
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key")
-    runs: list[dict[str, Any]] = []
-    for regularization in config.regularizations:
+
+    def train_one(key: str) -> dict[str, Any]:
+        regularization, label = key.split("/")
         dropout = regularization == "dropout"
         model = MLP(
             hidden=config.hidden,
@@ -80,40 +80,33 @@ def run(
             if dropout
             else functools.partial(losses.l2_penalty, coefficient=config.l2_coefficient)
         )
-        for label in config.optimizers:
-            key = f"{regularization}/{label}"
-            if key in done:
-                runs.append(dict(done[key]))
-                print(f"{key}: reusing the completed run", flush=True)
-                continue
-            name, options = OPTIMIZERS[label]
-            lr = optimizers.KERAS_LEARNING_RATES[name]
-            tx = optimizers.make(name, lr, preset=config.preset, **options)
-            _, history = loop.fit(
-                model,
-                tx,
-                train_ds,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                seed=config.seed,
-                eval_data=test_ds,
-                regularizer=regularizer,
-                max_loss=config.divergence_loss,
-                quiet=quiet,
-                description=key,
-            )
-            runs.append(
-                {
-                    "key": key,
-                    "regularization": regularization,
-                    "optimizer": label,
-                    "learning_rate": lr,
-                    "final": _final(history),
-                    "history": history.to_dict(),
-                }
-            )
-            print(_row(runs[-1]), flush=True)
-            recorder.write(runs, {"dataset": dataset}, "running")
+        name, options = OPTIMIZERS[label]
+        lr = optimizers.KERAS_LEARNING_RATES[name]
+        _, history = loop.fit(
+            model,
+            optimizers.make(name, lr, preset=config.preset, **options),
+            train_ds,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            eval_data=test_ds,
+            regularizer=regularizer,
+            max_loss=config.divergence_loss,
+            quiet=quiet,
+            description=key,
+        )
+        return {
+            "key": key,
+            "regularization": regularization,
+            "optimizer": label,
+            "learning_rate": lr,
+            "final": _final(history),
+            "history": history.to_dict(),
+        }
+
+    keys = [f"{r}/{o}" for r in config.regularizations for o in config.optimizers]
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key")
+    runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
     summary = {
         "dataset": dataset,
         "table": [

@@ -18,7 +18,6 @@ from typing import Any
 from experiments import common
 from experiments.configs.batch_size import SWEEP, SWEEP_SMOKE, SweepConfig
 from jaxsched import loop, optimizers, plots, range_test, results
-from jaxsched.models import LeNet5
 
 NAME = "batch_size_sweep"
 
@@ -33,26 +32,9 @@ def run(
     else:
         bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
         lr, lr_source = bounds["lr_min"], bounds["source"]
-    train_ds, test_ds = common.load_splits(
-        config.dataset,
-        config.data_dir,
-        config.preprocessing,
-        config.train_examples,
-        config.test_examples,
-        config.seed,
-    )
-    model = LeNet5(
-        num_classes=int(train_ds.labels.max()) + 1,
-        input_norm=config.input_norm,
-        hidden_batchnorm=config.hidden_batchnorm,
-    )
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size")
-    runs: list[dict[str, Any]] = []
-    for size in config.batch_sizes:
-        if size in done:
-            runs.append(dict(done[size]))
-            print(f"batch {size}: reusing the completed run", flush=True)
-            continue
+    train_ds, _, test_ds, model = common.lenet_setup(config, validation=False)
+
+    def train_one(size: int) -> dict[str, Any]:
         _, history = loop.fit(
             model,
             optimizers.make("sgd", lr),
@@ -66,17 +48,12 @@ def run(
             quiet=quiet,
             description=f"batch {size}",
         )
-        runs.append(
-            {"batch_size": size, "final": final_metrics(history), "history": history.to_dict()}
-        )
-        f = runs[-1]["final"]
-        print(
-            f"batch {size:<6} {f['status']:<9} train loss {common.fmt(f['train_loss'])}  "
-            f"acc {common.fmt(f['train_accuracy'])}  test acc {common.fmt(f['val_accuracy'])}"
-            f"  {f['updates']} updates, {f['train_time_s']:.1f} s",
-            flush=True,
-        )
-        recorder.write(runs, {"learning_rate": lr}, "running")
+        return {"batch_size": size, "final": final_metrics(history), "history": history.to_dict()}
+
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size")
+    runs = common.run_each(
+        config.batch_sizes, done, recorder, train_one, _row, {"learning_rate": lr}
+    )
     bounds = range_test.suggest_batch_bounds(
         [r["batch_size"] for r in runs],
         [r["final"]["train_accuracy"] for r in runs],
@@ -91,6 +68,16 @@ def run(
     doc = recorder.write(runs, summary, results.DONE)
     plots.save(plots.batch_size_sweep(doc["runs"], summary), recorder.workdir / f"{NAME}.png")
     return doc
+
+
+def _row(run: dict[str, Any]) -> str:
+    f = run["final"]
+    return (
+        f"batch {run['batch_size']:<6} {f['status']:<9} train loss "
+        f"{common.fmt(f['train_loss'])}  acc {common.fmt(f['train_accuracy'])}  test acc "
+        f"{common.fmt(f['val_accuracy'])}  {f['updates']} updates, "
+        f"{f['train_time_s']:.1f} s"
+    )
 
 
 def final_metrics(history: results.History) -> dict[str, Any]:

@@ -18,8 +18,7 @@ from typing import Any
 
 from experiments import common, cyclic_batch_size
 from experiments.configs.batch_size import BATCH_VS_LR, BATCH_VS_LR_SMOKE, BatchVsLrConfig
-from jaxsched import optimizers, plots, results, schedules
-from jaxsched.models import LeNet5
+from jaxsched import plots, results, schedules
 
 NAME = "batch_vs_lr"
 RUNS = ("increase_batch", "clr")
@@ -31,21 +30,8 @@ def run(
     """Trains the growing-batch run and the CLR run; returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir))
     lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
-    train_ds, test_ds = common.load_splits(
-        config.dataset,
-        config.data_dir,
-        config.preprocessing,
-        config.train_examples,
-        config.test_examples,
-        config.seed,
-    )
-    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     n = len(train_ds.labels)
-    model = LeNet5(
-        num_classes=int(train_ds.labels.max()) + 1,
-        input_norm=config.input_norm,
-        hidden_batchnorm=config.hidden_batchnorm,
-    )
     doublings = int(math.log2(config.b_end // config.b_start))
     boundaries = [config.double_every_epochs * i for i in range(1, doublings + 1)]
     settings = {
@@ -63,38 +49,23 @@ def run(
             batch_size=config.b_start,
         ),
     }
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
-    runs: list[dict[str, Any]] = []
-    for name in RUNS:
-        if name in done:
-            runs.append(dict(done[name]))
-            print(f"{name}: reusing the completed run", flush=True)
-            continue
+
+    def train_one(name: str) -> dict[str, Any]:
         kwargs = dict(settings[name])
-        lr = kwargs.pop("lr")
-        history, test = common.train_and_test(
+        return cyclic_batch_size.train_policy(
+            name,
+            kwargs.pop("lr"),
             model,
-            optimizers.make("sgd", lr),
-            train_ds,
-            val_ds,
-            test_ds,
-            epochs=config.epochs,
-            max_device_batch=config.max_device_batch,
-            seed=config.seed,
-            max_loss=config.divergence_loss,
+            (train_ds, val_ds, test_ds),
+            config,
             quiet=quiet,
-            description=name,
             **kwargs,
         )
-        runs.append(
-            {
-                "policy": name,
-                "final": cyclic_batch_size.policy_summary(history, test),
-                "history": history.to_dict(),
-            }
-        )
-        print(cyclic_batch_size.policy_row(name, runs[-1]["final"]), flush=True)
-        recorder.write(runs, {"lr_bounds": lr_bounds}, "running")
+
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs = common.run_each(
+        RUNS, done, recorder, train_one, cyclic_batch_size.policy_row, {"lr_bounds": lr_bounds}
+    )
     summary = {
         "lr_bounds": lr_bounds,
         "batch_boundaries_epochs": boundaries,

@@ -20,7 +20,6 @@ import numpy as np
 from experiments import common
 from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
 from jaxsched import data, loop, optimizers, plots, results, schedules
-from jaxsched.models import LeNet5
 
 NAME = "clr_fashion_mnist"
 KERAS_SGD_LR = 0.01
@@ -35,32 +34,13 @@ def run(
         raise ValueError(f"policies must be among {POLICIES}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir))
     bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
-    train_ds, test_ds = common.load_splits(
-        config.dataset,
-        config.data_dir,
-        config.preprocessing,
-        config.train_examples,
-        config.test_examples,
-        config.seed,
-    )
-    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
-    model = LeNet5(
-        num_classes=int(train_ds.labels.max()) + 1,
-        input_norm=config.input_norm,
-        hidden_batchnorm=config.hidden_batchnorm,
-    )
+    train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
-    runs: list[dict[str, Any]] = []
-    for policy in config.policies:
-        if policy in done:
-            runs.append(dict(done[policy]))
-            print(f"{policy}: reusing the completed run in {recorder.workdir / 'results.json'}")
-            continue
-        schedule = make_schedule(policy, bounds, config, steps_per_epoch)
+
+    def train_one(policy: str) -> dict[str, Any]:
         history, test = common.train_and_test(
             model,
-            optimizers.make("sgd", schedule),
+            optimizers.make("sgd", make_schedule(policy, bounds, config, steps_per_epoch)),
             train_ds,
             val_ds,
             test_ds,
@@ -73,15 +53,14 @@ def run(
             quiet=quiet,
             description=policy,
         )
-        runs.append(
-            {
-                "policy": policy,
-                "final": _final(history, test, config),
-                "history": history.to_dict(),
-            }
-        )
-        print(_row(runs[-1]), flush=True)
-        recorder.write(runs, {"bounds": bounds}, "running")
+        return {
+            "policy": policy,
+            "final": _final(history, test, config),
+            "history": history.to_dict(),
+        }
+
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs = common.run_each(config.policies, done, recorder, train_one, _row, {"bounds": bounds})
     summary = {
         "bounds": bounds,
         "steps_per_epoch": steps_per_epoch,

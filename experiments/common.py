@@ -4,13 +4,14 @@ import argparse
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jaxsched import data, loop, results, train
+from jaxsched.models import LeNet5
 
 PREPROCESSING = ("scale", "pixel_mean", "standardize")
 
@@ -211,3 +212,54 @@ def train_and_test(
         train.CompiledStep(train.make_eval_step(model)), state, test_ds.images, test_ds.labels
     )
     return history, test
+
+
+def lenet_setup(
+    config: Any, *, validation: bool
+) -> tuple[data.Dataset, data.Dataset | None, data.Dataset, LeNet5]:
+    """(train, validation or None, test, model) for a `LeNetExperiment` config.
+
+    With `validation`, `config.validation_examples` are held out of the training split.
+    """
+    train_ds, test_ds = load_splits(
+        config.dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+    )
+    val_ds = None
+    if validation:
+        train_ds, val_ds = split_validation(train_ds, config.validation_examples, config.seed)
+    model = LeNet5(
+        num_classes=int(train_ds.labels.max()) + 1,
+        input_norm=config.input_norm,
+        hidden_batchnorm=config.hidden_batchnorm,
+    )
+    return train_ds, val_ds, test_ds, model
+
+
+def run_each(
+    keys: Sequence[Any],
+    done: Mapping[Any, Mapping[str, Any]],
+    recorder: Recorder,
+    train_one: Callable[[Any], dict[str, Any]],
+    row: Callable[[dict[str, Any]], str],
+    partial_summary: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Runs `train_one(key)` for each key not in `done` (completed runs are reused), printing
+    `row(run)` and rewriting results.json after each, so an interrupt loses at most one run."""
+    runs: list[dict[str, Any]] = []
+    for key in keys:
+        if key in done:
+            runs.append(dict(done[key]))
+            print(
+                f"{key}: reusing the completed run in {recorder.workdir / 'results.json'}",
+                flush=True,
+            )
+            continue
+        runs.append(train_one(key))
+        print(row(runs[-1]), flush=True)
+        recorder.write(runs, partial_summary, "running")
+    return runs

@@ -22,7 +22,6 @@ from experiments import batch_size_sweep, common
 from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
 from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
 from jaxsched import optimizers, plots, results, schedules
-from jaxsched.models import LeNet5
 
 NAME = "cyclic_batch_size"
 
@@ -124,49 +123,30 @@ def run(
     recorder = common.Recorder(NAME, config, Path(workdir))
     lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
     bounds = batch_bounds(config, recorder.workdir, quiet=quiet)
-    train_ds, test_ds = common.load_splits(
-        config.dataset,
-        config.data_dir,
-        config.preprocessing,
-        config.train_examples,
-        config.test_examples,
-        config.seed,
-    )
-    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
-    model = LeNet5(
-        num_classes=int(train_ds.labels.max()) + 1,
-        input_norm=config.input_norm,
-        hidden_batchnorm=config.hidden_batchnorm,
-    )
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
-    runs: list[dict[str, Any]] = []
-    for policy in config.policies:
-        if policy in done:
-            runs.append(dict(done[policy]))
-            print(f"{policy}: reusing the completed run", flush=True)
-            continue
+    train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
+
+    def train_one(policy: str) -> dict[str, Any]:
         settings = policy_settings(policy, config, bounds, lr_bounds, len(train_ds.labels))
-        lr = settings.pop("lr")
-        history, test = common.train_and_test(
+        return train_policy(
+            policy,
+            settings.pop("lr"),
             model,
-            optimizers.make("sgd", lr),
-            train_ds,
-            val_ds,
-            test_ds,
-            epochs=config.epochs,
-            strategy=config.strategy,
-            max_device_batch=config.max_device_batch,
-            seed=config.seed,
-            max_loss=config.divergence_loss,
+            (train_ds, val_ds, test_ds),
+            config,
             quiet=quiet,
-            description=policy,
+            strategy=config.strategy,
             **settings,
         )
-        runs.append(
-            {"policy": policy, "final": policy_summary(history, test), "history": history.to_dict()}
-        )
-        print(policy_row(policy, runs[-1]["final"]), flush=True)
-        recorder.write(runs, {"lr_bounds": lr_bounds, "batch_bounds": bounds}, "running")
+
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    runs = common.run_each(
+        config.policies,
+        done,
+        recorder,
+        train_one,
+        policy_row,
+        {"lr_bounds": lr_bounds, "batch_bounds": bounds},
+    )
     summary = {
         "lr_bounds": lr_bounds,
         "batch_bounds": bounds,
@@ -175,6 +155,29 @@ def run(
     doc = recorder.write(runs, summary, results.DONE)
     save_comparison_figures(doc["runs"], "policy", recorder.workdir)
     return doc
+
+
+def train_policy(
+    name: str, lr: Any, model: Any, splits: tuple, config: Any, *, quiet: bool, **fit_kwargs: Any
+) -> dict[str, Any]:
+    """Trains one policy (plain SGD at `lr`, a rate or a schedule) for `config.epochs` epochs and
+    tests the best-validation epoch; `fit_kwargs` carry the batch size (schedule) settings."""
+    train_ds, val_ds, test_ds = splits
+    history, test = common.train_and_test(
+        model,
+        optimizers.make("sgd", lr),
+        train_ds,
+        val_ds,
+        test_ds,
+        epochs=config.epochs,
+        max_device_batch=config.max_device_batch,
+        seed=config.seed,
+        max_loss=config.divergence_loss,
+        quiet=quiet,
+        description=name,
+        **fit_kwargs,
+    )
+    return {"policy": name, "final": policy_summary(history, test), "history": history.to_dict()}
 
 
 def policy_summary(history: results.History, test: dict[str, float]) -> dict[str, Any]:
@@ -194,7 +197,8 @@ def policy_summary(history: results.History, test: dict[str, float]) -> dict[str
     }
 
 
-def policy_row(label: str, f: dict[str, Any]) -> str:
+def policy_row(run: dict[str, Any]) -> str:
+    label, f = run["policy"], run["final"]
     return (
         f"{label:<15} {f['status']:<9} {f['updates']:>6} updates  best val acc "
         f"{common.fmt(f['best_val_accuracy'])}  test acc {common.fmt(f['test_accuracy'])}  "

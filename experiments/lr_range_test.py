@@ -55,12 +55,7 @@ def run(
 
 
 def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
-    runs: list[dict[str, Any]] = []
-    for lr in config.learning_rates:
-        if lr in done:
-            runs.append(dict(done[lr]))
-            print(f"lr={lr:g}: reusing the completed run in {recorder.workdir / 'results.json'}")
-            continue
+    def train_one(lr: float) -> dict[str, Any]:
         _, history = loop.fit(
             model,
             optimizers.make(config.optimizer, lr),
@@ -74,9 +69,9 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
             quiet=quiet,
             description=f"lr={lr:g}",
         )
-        runs.append({"learning_rate": lr, "final": _final(history), "history": history.to_dict()})
-        print(_row(runs[-1]), flush=True)
-        recorder.write(runs, {}, "running")
+        return {"learning_rate": lr, "final": _final(history), "history": history.to_dict()}
+
+    runs = common.run_each(config.learning_rates, done, recorder, train_one, _row, {})
     summary = _summarize_grid(runs)
     doc = recorder.write(runs, summary, results.DONE)
     plots.save(plots.lr_range_grid(doc["runs"], summary), recorder.workdir / "lr_range_test.png")

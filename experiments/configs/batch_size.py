@@ -7,40 +7,28 @@ or the path of an lr_range_test results.json), or is given (`lr_min` / `lr_max`)
 
 import dataclasses
 
+from experiments.configs.common import LeNetExperiment
+
 CYCLIC_POLICIES = ("fixed", "cyclic", "growing_cyclic", "epoch_cycle", "increase", "clr")
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(LeNetExperiment):
     """batch_size_sweep: `epochs` at each of `batch_sizes` at the fixed rate lr_min (or `lr`).
 
     Batches larger than `max_device_batch` are accumulated over micro-batches of that size.
     `tolerance`: the plateau rule's band below the best smoothed accuracy.
     """
 
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
     batch_sizes: tuple[int, ...] = tuple(2**k for k in range(4, 14))  # 16 ... 8192
     epochs: int = 5
     lr: float | None = None
-    bounds_from: str = "sweep"
-    lr_min: float | None = None
-    lr_max: float | None = None
     tolerance: float = 0.02
     max_device_batch: int = 1024
-    seed: int = 0
-    batch_size: int = 64  # of the LR range test
-    sweep_steps: int = 2000
-    train_examples: int | None = None
-    test_examples: int | None = None
-    preprocessing: str = "scale"
-    input_norm: str = "batchnorm"
-    hidden_batchnorm: bool = True
-    divergence_loss: float = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
-class CyclicConfig:
+class CyclicConfig(LeNetExperiment):
     """cyclic_batch_size: batch-size policies at a fixed rate vs a fixed batch and a cyclical
     learning rate, for `epochs` epochs each. The fixed rate is `lr`, else the rate of the
     batch-size sweep that gave b_min / b_max, else lr_min.
@@ -56,8 +44,6 @@ class CyclicConfig:
     strategy: "shapes" or "accumulate" (jaxsched.batching).
     """
 
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
     b_min: int | None = None
     b_max: int | None = None
     batch_bounds_from: str | None = None
@@ -68,30 +54,16 @@ class CyclicConfig:
     strategy: str = "shapes"
     max_device_batch: int = 1024
     lr: float | None = None
-    bounds_from: str = "sweep"
-    lr_min: float | None = None
-    lr_max: float | None = None
     validation_examples: int = 10_000
-    seed: int = 0
-    batch_size: int = 64  # of the LR range test
-    sweep_steps: int = 2000
-    train_examples: int | None = None
-    test_examples: int | None = None
-    preprocessing: str = "scale"
-    input_norm: str = "batchnorm"
-    hidden_batchnorm: bool = True
-    divergence_loss: float = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchVsLrConfig:
+class BatchVsLrConfig(LeNetExperiment):
     """batch_vs_lr: the rate fixed at lr_max (or `lr`), the batch doubling from `b_start` to
     `b_end` every `double_every_epochs` epochs (accumulated above `max_device_batch`), against
     the cyclical-learning-rate run (batch b_start, cyclic_lr(lr_min, lr_max)) for as many epochs.
     """
 
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
     b_start: int = 32
     b_end: int = 16384
     double_every_epochs: int = 2
@@ -99,19 +71,7 @@ class BatchVsLrConfig:
     max_device_batch: int = 1024
     step_size_epochs: float = 2.0
     lr: float | None = None
-    bounds_from: str = "sweep"
-    lr_min: float | None = None
-    lr_max: float | None = None
     validation_examples: int = 10_000
-    seed: int = 0
-    batch_size: int = 64  # of the LR range test
-    sweep_steps: int = 2000
-    train_examples: int | None = None
-    test_examples: int | None = None
-    preprocessing: str = "scale"
-    input_norm: str = "batchnorm"
-    hidden_batchnorm: bool = True
-    divergence_loss: float = 100.0
 
 
 SWEEP = SweepConfig()

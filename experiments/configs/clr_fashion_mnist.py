@@ -2,11 +2,13 @@
 
 import dataclasses
 
+from experiments.configs.common import LeNetExperiment
+
 POLICIES = ("constant_max", "constant_keras", "triangular", "triangular2", "exp_range", "clr_paper")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(LeNetExperiment):
     """LeNet-5 + plain SGD at batch 64 under several learning-rate policies.
 
     bounds_from: where lr_min / lr_max come from: "sweep" runs the one-run LR range test first
@@ -30,14 +32,7 @@ class Config:
       reach this validation accuracy.
     """
 
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
-    bounds_from: str = "sweep"
-    lr_min: float | None = None
-    lr_max: float | None = None
     policies: tuple[str, ...] = POLICIES
-    batch_size: int = 64
-    seed: int = 0
     step_size_epochs: float = 2.0
     gamma: float = 0.99994
     clr_paper_bounds: tuple[float, float] = (0.001, 0.006)
@@ -46,13 +41,6 @@ class Config:
     target_accuracy: float = 0.89
     restore_best: bool = True
     validation_examples: int = 10_000
-    train_examples: int | None = None
-    test_examples: int | None = None
-    preprocessing: str = "scale"
-    input_norm: str = "batchnorm"
-    hidden_batchnorm: bool = True
-    divergence_loss: float = 100.0
-    sweep_steps: int = 2000
 
 
 DEFAULT = Config()
