@@ -6,6 +6,7 @@ status "diverged" and keeps every metric recorded up to that update.
 """
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxsched import batching, data, optimizers, train
+from jaxsched import batching, checkpoints, data, optimizers, results, train
 from jaxsched.results import DIVERGED, DONE, STOPPED, History
 
 
@@ -73,6 +74,8 @@ def fit(
     max_steps: int | None = None,
     stop_when: Callable[[History], bool] | None = None,
     restore_best: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
     sync_every: int = 100,
     max_loss: float = math.inf,
     quiet: bool = False,
@@ -103,6 +106,10 @@ def fit(
       restore_best: a per-epoch key to minimize (e.g. "val_loss"): the returned state holds the
         parameters and BatchNorm statistics of the best epoch (Keras's restore_best_weights),
         recorded as `history.best_epoch`; the history itself still runs to the end.
+      checkpoint_dir: when given, the whole run (state, best weights, history) is checkpointed
+        with orbax after every epoch (jaxsched.checkpoints).
+      resume: continue from the newest checkpoint in checkpoint_dir (if any) instead of starting
+        afresh; the run then ends with the numbers an uninterrupted run would have.
       sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
       quiet: no progress bar (there is none either when stderr is not a terminal).
@@ -138,8 +145,21 @@ def fit(
     )
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()
+    best: dict[str, Any] = {}
+    start_epoch, prior = 0, History()
+    mngr = None if checkpoint_dir is None else checkpoints.manager(checkpoint_dir)
+    if mngr is not None and resume and (restored := checkpoints.restore_latest(mngr, state)):
+        start_epoch, state, best_variables, meta = restored
+        history = prior = History.from_dict(meta["history"])
+        if meta["best_value"] is not None:
+            best.update(
+                value=meta["best_value"], epoch=meta["best_epoch"], variables=best_variables
+            )
+        if meta["finished"]:
+            start_epoch = len(plan.sizes)
     progress = tqdm(
         total=plan.num_updates,
+        initial=len(history.steps["loss"]),
         desc=description,
         unit="update",
         leave=False,
@@ -162,8 +182,6 @@ def fit(
                 return DIVERGED
         return STOPPED if stop_when is not None and stop_when(history) else None
 
-    best: dict[str, Any] = {}
-
     def remember_if_best(epoch: int) -> None:
         value = history.epochs[restore_best][-1]
         if math.isfinite(value) and value < best.get("value", math.inf):
@@ -174,10 +192,36 @@ def fit(
                 variables=jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
             )
 
+    prior_totals = (prior.num_compilations, prior.compile_time_s, prior.wall_time_s)
+
+    def update_totals() -> None:
+        """Totals over the whole run, including the part before a resume."""
+        compilations, compile_time, wall_time = prior_totals
+        history.num_compilations = compilations + train_step.num_compilations
+        history.compile_time_s = compile_time + train_step.compile_time_s + eval_step.compile_time_s
+        history.wall_time_s = wall_time + time.perf_counter() - run_start
+
+    def checkpoint(epoch: int, status: str | None) -> None:
+        update_totals()
+        like_state = (state.params, state.batch_stats)
+        history.status = status or "running"
+        meta = {
+            "history": history.to_dict(),
+            "finished": status is not None,
+            "best_value": best.get("value"),
+            "best_epoch": best.get("epoch"),
+        }
+        checkpoints.save(
+            mngr, epoch + 1, state, best.get("variables", like_state), results.to_jsonable(meta)
+        )
+
     def run_epochs() -> str:
         nonlocal state
-        update = 0
-        for epoch, sizes in enumerate(plan.sizes):
+        if start_epoch >= len(plan.sizes):
+            return prior.status  # the checkpointed run had already finished
+        update = sum(len(sizes) for sizes in plan.sizes[:start_epoch])
+        for epoch in range(start_epoch, len(plan.sizes)):
+            sizes = plan.sizes[epoch]
             epoch_start, first_update = time.perf_counter(), update
             perm = data.epoch_permutation(n, seed=seed, epoch=epoch)
             offset, pending = 0, []
@@ -210,10 +254,15 @@ def fit(
             history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
             if restore_best is not None:
                 remember_if_best(epoch)
+            status = None
             if update >= plan.num_updates:
-                return DONE
-            if stop_when is not None and stop_when(history):
-                return STOPPED
+                status = DONE
+            elif stop_when is not None and stop_when(history):
+                status = STOPPED
+            if mngr is not None:
+                checkpoint(epoch, status)
+            if status:
+                return status
         return DONE
 
     try:
@@ -225,9 +274,7 @@ def fit(
         return state, history
     finally:
         progress.close()
-        history.num_compilations = train_step.num_compilations
-        history.compile_time_s = train_step.compile_time_s + eval_step.compile_time_s
-        history.wall_time_s = time.perf_counter() - run_start
+        update_totals()
 
 
 def _record_epoch(history: History, epoch: int, first_step: int, train_time: float) -> None:
