@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from experiments import common
 from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
 from jaxsched import data, loop, optimizers, plots, results, schedules
@@ -87,8 +85,7 @@ def make_schedule(policy: str, bounds: dict[str, Any], config: Config, steps_per
 
 def _final(history: results.History, test: dict[str, float], config: Config) -> dict[str, Any]:
     val_acc = history.epochs["val_accuracy"]
-    reached = [i for i, acc in enumerate(val_acc) if acc >= config.target_accuracy]
-    epoch_times = np.cumsum(np.add(history.epochs["train_time_s"], history.epochs["eval_time_s"]))
+    to_target = loop.time_to_accuracy(history, config.target_accuracy)
     return {
         "status": history.status,
         "epochs": len(history.epochs["epoch"]),
@@ -96,8 +93,8 @@ def _final(history: results.History, test: dict[str, float], config: Config) -> 
         "tested_epoch": history.best_epoch or len(val_acc),
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "updates_to_target": history.epochs["updates"][reached[0]] if reached else None,
-        "seconds_to_target": float(epoch_times[reached[0]]) if reached else None,
+        "updates_to_target": to_target["updates"],
+        "seconds_to_target": to_target["seconds"],
         "wall_time_s": history.wall_time_s,
     }
 

@@ -306,3 +306,30 @@ def early_stopping(
         return min(values[-patience:]) > best_before - min_delta
 
     return stop
+
+
+def time_to_accuracy(history: History, target: float, key: str = "val_accuracy") -> dict[str, Any]:
+    """When the per-epoch `key` first reached `target`.
+
+    Returns {"target", "reached", "epoch" (1-based), "updates" (made by then), "seconds"
+    (training + evaluation time up to that epoch, compilation included), "best_accuracy",
+    "best_epoch"}; the epoch / updates / seconds are None when the target was never reached.
+    """
+    values = history.epochs.get(key, [])
+    times = np.cumsum(np.add(history.epochs["train_time_s"], history.epochs["eval_time_s"]))
+    first = next((i for i, v in enumerate(values) if v >= target), None)
+    best = int(np.argmax(values)) if values else None
+    return {
+        "target": target,
+        "reached": first is not None,
+        "epoch": None if first is None else first + 1,
+        "updates": None if first is None else history.epochs["updates"][first],
+        "seconds": None if first is None else float(times[first]),
+        "best_accuracy": None if best is None else float(values[best]),
+        "best_epoch": None if best is None else best + 1,
+    }
+
+
+def target_reached(target: float, key: str = "val_accuracy") -> Callable[[History], bool]:
+    """A `stop_when` rule: True once the per-epoch `key` has reached `target`."""
+    return lambda history: any(v >= target for v in history.epochs.get(key, []))

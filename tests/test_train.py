@@ -253,3 +253,15 @@ def test_restore_best_returns_the_best_epochs_weights(fashion_small):
         np.testing.assert_allclose(final["loss"], h_last.epochs["val_loss"][-1], rtol=1e-5)
     with pytest.raises(ValueError, match="restore_best"):
         loop.fit(model, tx, train_ds, epochs=1, batch_size=64, restore_best="val_los")
+
+
+def test_time_to_accuracy_and_the_target_stop_rule():
+    history = results.History()
+    history.epochs.update(val_accuracy=[0.5, 0.91, 0.93, 0.92], updates=[10, 20, 30, 40],
+                          train_time_s=[2.0, 1.0, 1.0, 1.0], eval_time_s=[0.5, 0.5, 0.5, 0.5])
+    t = loop.time_to_accuracy(history, 0.92)
+    assert (t["reached"], t["epoch"], t["updates"], t["seconds"]) == (True, 3, 30, 5.5)
+    assert (t["best_accuracy"], t["best_epoch"]) == (0.93, 3)
+    never = loop.time_to_accuracy(history, 0.99)
+    assert not never["reached"] and never["epoch"] is None and never["best_accuracy"] == 0.93
+    assert loop.target_reached(0.92)(history) and not loop.target_reached(0.99)(history)

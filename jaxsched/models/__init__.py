@@ -2,6 +2,7 @@
 
 from jaxsched.models.lenet import LeNet5
 from jaxsched.models.mlp import MLP
+from jaxsched.models.resnet import ResNetV1
 from jaxsched.models.utils import count_params
 
-__all__ = ["MLP", "LeNet5", "count_params"]
+__all__ = ["MLP", "LeNet5", "ResNetV1", "count_params"]

@@ -1,0 +1,326 @@
+r"""On-device data augmentation: pure per-example ops, vmapped over the batch.
+
+Every op takes a PRNG key and works on one normalized image float[H, W, C]; the batch versions
+split their key into one key per example (`jax.random.split(key, B)`, row j gets key j) and
+`vmap` the op, so every example draws its own crop, flip and holes. All shapes are static
+(masks are iota comparisons, crops are `lax.dynamic_slice`), so the ops run inside the jitted
+train step, compile once per batch shape, and never send anything back to the host.
+
+Plugging into `train.make_train_step(model, tx, augment=...)`, which calls
+`augment(rng, images)` with images float32[B, H, W, C] already normalized:
+
+    step = train.make_train_step(model, tx, augment=augment.make("he+cutout", cutout_size=16))
+
+Batch augmentation (Hoffer et al.) also repeats the labels, which `AugmentFn` does not see;
+`make_batch_augment` returns `batch_augment(rng, images, labels) -> (images, labels)` so that
+the train step needs only its augmentation line changed to
+
+    images, labels = batch_augment(aug_rng, images, labels)
+
+(the loss and accuracy below it then see the M·B rows and their repeated labels).
+
+References:
+  He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
+  https://arxiv.org/abs/1512.03385 (Sec. 4.2: 4-pixel padding, random 32x32 crop, flip).
+  DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout",
+  2017, https://arxiv.org/abs/1708.04552 (code: uoguelph-mlrg/Cutout, `util/cutout.py`).
+  Hoffer, Ben-Nun, Hubara, Giladi, Hoefler & Soudry, "Augment your batch: better training with
+  larger batches", 2019, https://arxiv.org/abs/1901.09335.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+# augment(rng, images float[B, H, W, C]) -> images float[B, H, W, C]; same as train.AugmentFn.
+AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+# batch_augment(rng, images float[B, H, W, C], labels int[B])
+#   -> (images float[M*B, H, W, C], labels int[M*B])
+BatchAugmentFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+
+NAMES = ("he", "cutout", "he+cutout")
+
+
+# ------------------------------------------------------------------------------------------------
+# Argument checks (Python values only: they run once, at trace time).
+
+
+def _check_pad(pad: int) -> None:
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+
+
+def _check_cutout(size: int, num_holes: int, size_name: str = "size") -> None:
+    if size <= 0:
+        raise ValueError(f"{size_name} must be > 0, got {size}")
+    if num_holes < 1:
+        raise ValueError(f"num_holes must be >= 1, got {num_holes}")
+
+
+def _check_size_fits(size: int, height: int, width: int) -> None:
+    if size > min(height, width):
+        raise ValueError(
+            f"size must be <= the image side min(H, W) = {min(height, width)}, got {size}"
+        )
+
+
+def _check_images(images: jax.Array) -> None:
+    if images.ndim != 4:
+        raise ValueError(f"images must be [B, H, W, C], got shape {images.shape}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Random crop and horizontal flip (He et al. 2016).
+
+
+def random_crop_flip(key: jax.Array, image: jax.Array, pad: int = 4) -> jax.Array:
+    """He et al.'s CIFAR augmentation of one image: pad, random crop, random horizontal flip.
+
+    The image is zero-padded by `pad` pixels on each side (zero is the mean of a normalized
+    image), an H x W window is taken at offsets (dy, dx) drawn independently and uniformly from
+    {0, ..., 2 * pad}, and the window is flipped left-right with probability 1/2:
+
+        out[i, j] = padded[i + dy, j + dx]             (no flip)
+        out[i, j] = padded[i + dy, W - 1 - j + dx]     (flip)
+
+    pad=0 gives the flip alone.
+
+    Args:
+      key: PRNG key.
+      image: float[H, W, C], normalized.
+      pad: int >= 0, pixels of zero padding on each side.
+
+    Returns:
+      float[H, W, C], the same shape and dtype as `image`.
+    """
+    _check_pad(pad)
+    height, width, channels = image.shape
+    # One draw of three independent integers: dy, dx uniform in {0, ..., 2 pad}, flip in {0, 1}.
+    dy, dx, flip = jax.random.randint(key, (3,), 0, jnp.array([2 * pad + 1, 2 * pad + 1, 2]))
+    padded = jnp.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+    crop = jax.lax.dynamic_slice(padded, (dy, dx, 0), (height, width, channels))
+    return jnp.where(flip == 1, crop[:, ::-1, :], crop)
+
+
+def he_augment(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
+    """`random_crop_flip` on every image of images float[B, H, W, C], one key per example."""
+    _check_images(images)
+    keys = jax.random.split(key, images.shape[0])
+    return jax.vmap(functools.partial(random_crop_flip, pad=pad))(keys, images)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cutout (DeVries & Taylor 2017).
+
+
+def _square_mask(
+    center_y: jax.Array, center_x: jax.Array, height: int, width: int, size: int
+) -> jax.Array:
+    """bool[H, W]: the size x size square at (center_y, center_x), clipped at the borders.
+
+    Rows top .. top + size - 1 with top = center_y - size // 2 (columns likewise), intersected
+    with the image. For even sizes this is DeVries' `np.clip(y - size // 2, 0, h)` to
+    `np.clip(y + size // 2, 0, h)`; for odd sizes it is size rows (DeVries' code gives size - 1).
+    A hole centred on a corner pixel therefore keeps (size // 2)**2 pixels at the top-left and
+    (size - size // 2)**2 at the bottom-right.
+    """
+    rows = jax.lax.broadcasted_iota(jnp.int32, (height, width), 0)
+    cols = jax.lax.broadcasted_iota(jnp.int32, (height, width), 1)
+    top = center_y - size // 2
+    left = center_x - size // 2
+    return (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+
+
+def _hole_centers(
+    key: jax.Array, height: int, width: int, num_holes: int
+) -> tuple[jax.Array, jax.Array]:
+    """(center_y int32[num_holes], center_x int32[num_holes]), uniform over all pixels."""
+    centers = jax.random.randint(key, (num_holes, 2), 0, jnp.array([height, width]))
+    return centers[:, 0], centers[:, 1]
+
+
+def cutout_mask(
+    key: jax.Array, height: int, width: int, size: int = 16, num_holes: int = 1
+) -> jax.Array:
+    """bool[H, W], True on the pixels that `cutout` zeroes: the union of `num_holes` squares.
+
+    Each hole's centre is drawn uniformly over all H x W pixels (independently of the other
+    holes, which may overlap), so holes near the border hang over it and are clipped (see
+    `_square_mask`): a hole entirely inside the image covers size**2 pixels, one centred on the
+    top-left corner (size // 2)**2.
+
+    Args:
+      key: PRNG key.
+      height, width: int, the image size (static).
+      size: int, 0 < size <= min(height, width), the side of each square hole in pixels.
+      num_holes: int >= 1.
+
+    Returns:
+      bool[height, width].
+    """
+    _check_cutout(size, num_holes)
+    _check_size_fits(size, height, width)
+    center_y, center_x = _hole_centers(key, height, width, num_holes)
+    holes = jax.vmap(lambda y, x: _square_mask(y, x, height, width, size))(center_y, center_x)
+    return jnp.any(holes, axis=0)
+
+
+def cutout(key: jax.Array, image: jax.Array, size: int = 16, num_holes: int = 1) -> jax.Array:
+    """DeVries & Taylor's Cutout on one image: sets the pixels of `num_holes` square holes to 0.
+
+    Applied after normalization, as in DeVries' code (`Cutout` follows `Normalize` in their
+    transform list and multiplies the normalized tensor by the mask): the holes are 0 in
+    normalized units, i.e. the dataset mean, not black. out = where(mask, 0, image) for all
+    channels, with mask = `cutout_mask(key, H, W, size, num_holes)`.
+
+    Args:
+      key: PRNG key.
+      image: float[H, W, C], normalized.
+      size: int, 0 < size <= min(H, W), the side of each square hole in pixels (16 for
+        CIFAR-10 in the paper, 8 for CIFAR-100).
+      num_holes: int >= 1, holes per image (centres drawn independently; may overlap).
+
+    Returns:
+      float[H, W, C], the same shape and dtype as `image`.
+    """
+    height, width, _ = image.shape
+    mask = cutout_mask(key, height, width, size, num_holes)
+    return jnp.where(mask[:, :, None], jnp.zeros_like(image), image)
+
+
+def cutout_batch(
+    key: jax.Array, images: jax.Array, size: int = 16, num_holes: int = 1
+) -> jax.Array:
+    """`cutout` on every image of images float[B, H, W, C], one key (own holes) per example."""
+    _check_images(images)
+    keys = jax.random.split(key, images.shape[0])
+    return jax.vmap(functools.partial(cutout, size=size, num_holes=num_holes))(keys, images)
+
+
+def he_cutout(
+    key: jax.Array, image: jax.Array, pad: int = 4, size: int = 16, num_holes: int = 1
+) -> jax.Array:
+    """`random_crop_flip` then `cutout` on one image float[H, W, C] (DeVries' CIFAR setting)."""
+    key_crop, key_cutout = jax.random.split(key)
+    return cutout(key_cutout, random_crop_flip(key_crop, image, pad), size, num_holes)
+
+
+# ------------------------------------------------------------------------------------------------
+# Batch augmentation (Hoffer et al. 2019).
+
+
+def batch_augment(
+    key: jax.Array,
+    images: jax.Array,
+    labels: jax.Array,
+    copies: int,
+    augment_fn: AugmentFn,
+) -> tuple[jax.Array, jax.Array]:
+    """Hoffer et al.'s "Augment your batch": M = `copies` augmented copies of every sample.
+
+    Order is copy-major (`jnp.tile`), the same for images and labels: row c * B + j is copy c of
+    sample j and has label labels[j], so the first B rows are one augmented copy of the batch.
+    `augment_fn` is called once, on the tiled batch of M * B rows, with `key`; with a batch op
+    of this module (`he_augment`, `cutout_batch`, `make(...)`) every row, hence every copy of
+    every sample, gets its own key, and copies=1 is exactly `augment_fn(key, images)`.
+    `augment_fn` must therefore draw per-row randomness (one crop for the whole batch would
+    make the M copies identical).
+
+    Args:
+      key: PRNG key.
+      images: float[B, H, W, C].
+      labels: int[B] (any [B, ...] array, e.g. one-hot, is tiled the same way).
+      copies: int >= 1, M.
+      augment_fn: `augment_fn(key, images float[N, H, W, C]) -> float[N, H, W, C]`.
+
+    Returns:
+      (images float[M * B, H, W, C], labels [M * B]).
+    """
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    _check_images(images)
+    if labels.shape[:1] != images.shape[:1]:
+        raise ValueError(f"labels must have {images.shape[0]} rows, got shape {labels.shape}")
+    tiled_images = jnp.tile(images, (copies,) + (1,) * (images.ndim - 1))
+    tiled_labels = jnp.tile(labels, (copies,) + (1,) * (labels.ndim - 1))
+    return augment_fn(key, tiled_images), tiled_labels
+
+
+# ------------------------------------------------------------------------------------------------
+# Builders from a configuration.
+
+
+def make(
+    name: str | None = "he", *, pad: int = 4, cutout_size: int = 16, num_holes: int = 1
+) -> AugmentFn | None:
+    """Returns `augment(rng, images float[B, H, W, C]) -> images` for `make_train_step`.
+
+    Args:
+      name: "he" (random crop + flip), "cutout", "he+cutout" (crop + flip, then cutout), or
+        None / "none" for no augmentation, which returns None (what `make_train_step` takes to
+        mean "no augmentation").
+      pad: int >= 0, the crop padding of "he" and "he+cutout".
+      cutout_size: int > 0, the hole side of "cutout" and "he+cutout" (checked against the image
+        side when the function is first traced).
+      num_holes: int >= 1, holes per image.
+
+    Raises:
+      ValueError: for an unknown `name` or an invalid `pad`, `cutout_size` or `num_holes`.
+    """
+    if name is None or name == "none":
+        return None
+    if name not in NAMES:
+        raise ValueError(f"name must be one of {NAMES} or None, got {name!r}")
+    _check_pad(pad)
+    _check_cutout(cutout_size, num_holes, size_name="cutout_size")
+    per_example = {
+        "he": functools.partial(random_crop_flip, pad=pad),
+        "cutout": functools.partial(cutout, size=cutout_size, num_holes=num_holes),
+        "he+cutout": functools.partial(he_cutout, pad=pad, size=cutout_size, num_holes=num_holes),
+    }[name]
+
+    def augment(rng: jax.Array, images: jax.Array) -> jax.Array:
+        _check_images(images)
+        keys = jax.random.split(rng, images.shape[0])
+        return jax.vmap(per_example)(keys, images)
+
+    return augment
+
+
+def _identity(rng: jax.Array, images: jax.Array) -> jax.Array:
+    del rng
+    return images
+
+
+def make_batch_augment(
+    copies: int,
+    name: str | None = "he",
+    *,
+    pad: int = 4,
+    cutout_size: int = 16,
+    num_holes: int = 1,
+) -> BatchAugmentFn:
+    """Returns `batch_augment(rng, images, labels) -> (images, labels)` with M = `copies`.
+
+    The images float[B, H, W, C] come back as float[M * B, H, W, C] and the labels int[B] as
+    int[M * B], copy-major (see `batch_augment`), each row augmented by `make(name, ...)` with
+    its own key (name None: the copies are plain repeats). `train.make_train_step` calls
+    `augment(rng, images)` and never sees the labels, so to use this the step's augmentation
+    line becomes `images, labels = batch_augment(aug_rng, images, labels)`. copies=1 gives
+    `(make(name, ...)(rng, images), labels)`.
+
+    Raises:
+      ValueError: for `copies` < 1 and for the arguments `make` rejects.
+    """
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    augment = make(name, pad=pad, cutout_size=cutout_size, num_holes=num_holes)
+    if augment is None:
+        augment = _identity
+
+    def batch_augment_fn(rng: jax.Array, images: jax.Array, labels: jax.Array):
+        return batch_augment(rng, images, labels, copies, augment)
+
+    return batch_augment_fn

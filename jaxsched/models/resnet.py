@@ -1,0 +1,163 @@
+"""ResNet v1 for CIFAR (He et al. 2016, Section 4.2), as the Keras CIFAR-10 example builds it.
+
+    input [B, H, W, C]
+    -> Conv 16@3x3 -> BN -> ReLU
+    -> stage 1: n blocks, 16 filters, H x W
+    -> stage 2: n blocks, 32 filters, H/2 x W/2 (the first block has stride 2)
+    -> stage 3: n blocks, 64 filters, H/4 x W/4 (the first block has stride 2)
+    -> global average pooling -> Dense num_classes (logits)
+
+    block: y = BN(Conv3x3(ReLU(BN(Conv3x3_stride(x)))));  out = ReLU(y + shortcut(x))
+
+depth = 6n + 2 (20, 32, 44, 56, 110 in the paper). Where a block changes the shape, the shortcut
+is either option "A", the parameter-free zero-padded identity He et al. used on CIFAR, or option
+"B", the 1x1 stride-2 convolution (with bias, no BatchNorm) of Keras's `examples/cifar10_resnet.py`
+(`resnet_v1`), which the course's seeds ran. As in that example, every convolution has a bias
+and He-normal kernels, and the classifier is Dense with He-normal kernels; Keras's
+AveragePooling2D(8) + Flatten is the global mean for 32x32 inputs.
+
+Keras's ResNet-44 v1 (option B) has 665,994 parameters, 662,826 of them trainable (the other
+3,168 are BatchNorm moving statistics). In general, with s = (16, 32, 64), C input channels,
+K classes and n blocks per stage, the trainable count of option A is
+
+    (9 C s1 + s1) + 2 s1                                          stem conv + BN
+    + sum_i [ (9 s_{i-1} s_i + s_i) + (2n - 1)(9 s_i^2 + s_i) + 4 n s_i ]   (s0 = s1)
+    + 64 K + K                                                    Dense
+
+option B adds (16 * 32 + 32) + (32 * 64 + 64) = 2,656 for the two projections, and the
+BatchNorm moving statistics add 2 * (16 + 2 n (16 + 32 + 64)) = 32 + 448 n.
+
+The seeds trained with Keras's `kernel_regularizer=l2(1e-4)` on every convolution: add
+`jaxsched.losses.l2_penalty(params, 1e-4)` to the loss to reproduce it (the model itself has
+no regularizer).
+
+References:
+  He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. CVPR 2016.
+  https://arxiv.org/abs/1512.03385
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxsched.models.utils import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM
+
+Shortcut = Literal["A", "B"]
+
+# Keras's 'he_normal': truncated normal, variance 2 / fan_in.
+HE_NORMAL = jax.nn.initializers.he_normal()
+
+STAGE_FEATURES = (16, 32, 64)
+
+
+def zero_pad_shortcut(x: jnp.ndarray, features: int, stride: int) -> jnp.ndarray:
+    """He et al.'s option A: identity subsampled by `stride`, zero channels appended.
+
+    Args:
+      x: float[B, H, W, C].
+      features: output channels, >= C.
+      stride: spatial subsampling; keeps pixels 0, stride, 2 * stride, ... (as the 1x1
+        stride-2 'same' convolution of option B samples them).
+
+    Returns:
+      float[B, ceil(H / stride), ceil(W / stride), features]: x's channels first, then
+      features - C zero channels.
+    """
+    channels = x.shape[-1]
+    if features < channels:
+        raise ValueError(f"features must be >= the input's {channels} channels, got {features}")
+    x = x[:, ::stride, ::stride, :]
+    return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, features - channels)))
+
+
+class ResidualBlock(nn.Module):
+    """Conv3x3(stride)-BN-ReLU-Conv3x3-BN, added to the shortcut, then ReLU.
+
+    Attributes:
+      features: output channels.
+      stride: stride of the first convolution (2 downsamples).
+      shortcut: "A" (zero-padded identity) or "B" (1x1 convolution) where the shape changes;
+        the identity otherwise.
+      kernel_init: initializer of the convolution kernels (biases start at zero).
+    """
+
+    features: int
+    stride: int = 1
+    shortcut: Shortcut = "B"
+    kernel_init: Callable = HE_NORMAL
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+        """Maps float[B, H, W, C] to float[B, H / stride, W / stride, features]."""
+        conv = lambda kernel, stride, name: nn.Conv(  # noqa: E731
+            self.features,
+            (kernel, kernel),
+            strides=(stride, stride),
+            padding="SAME",
+            kernel_init=self.kernel_init,
+            name=name,
+        )
+        batchnorm = lambda name: nn.BatchNorm(  # noqa: E731
+            use_running_average=not train,
+            momentum=KERAS_BN_MOMENTUM,
+            epsilon=KERAS_BN_EPSILON,
+            name=name,
+        )
+        y = nn.relu(batchnorm("bn1")(conv(3, self.stride, "conv1")(x)))
+        y = batchnorm("bn2")(conv(3, 1, "conv2")(y))
+        if self.stride != 1 or x.shape[-1] != self.features:
+            if self.shortcut == "A":
+                x = zero_pad_shortcut(x, self.features, self.stride)
+            else:
+                x = conv(1, self.stride, "projection")(x)
+        return nn.relu(x + y)
+
+
+class ResNetV1(nn.Module):
+    """ResNet v1 for CIFAR-sized images: depth 6n + 2, stages of 16 / 32 / 64 filters.
+
+    Attributes:
+      depth: number of weighted layers, 6n + 2 with n >= 1 (8, 20, 32, 44, 56, 110, ...).
+      num_classes: size of the logits.
+      shortcut: "B" (default): 1x1 stride-2 convolution where the shape changes, Keras's
+        `resnet_v1`; "A": parameter-free zero-padded identity, He et al.'s CIFAR choice.
+      kernel_init: initializer of every kernel (biases start at zero); Keras's he_normal.
+    """
+
+    depth: int = 44
+    num_classes: int = 10
+    shortcut: Shortcut = "B"
+    kernel_init: Callable = HE_NORMAL
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+        """Maps float images [B, H, W, C] to logits float32[B, num_classes]."""
+        if not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
+            raise ValueError(
+                "depth must be 6n + 2 with n >= 1 (e.g. 8, 20, 32, 44, 56, 110), "
+                f"got {self.depth!r}"
+            )
+        if self.shortcut not in ("A", "B"):
+            raise ValueError(f"shortcut must be 'A' or 'B', got {self.shortcut!r}")
+        blocks_per_stage = (self.depth - 2) // 6
+
+        x = x.astype(jnp.float32)
+        x = nn.Conv(STAGE_FEATURES[0], (3, 3), padding="SAME", kernel_init=self.kernel_init)(x)
+        x = nn.BatchNorm(
+            use_running_average=not train, momentum=KERAS_BN_MOMENTUM, epsilon=KERAS_BN_EPSILON
+        )(x)
+        x = nn.relu(x)
+        for stage, features in enumerate(STAGE_FEATURES):
+            for block in range(blocks_per_stage):
+                x = ResidualBlock(
+                    features,
+                    stride=2 if stage > 0 and block == 0 else 1,
+                    shortcut=self.shortcut,
+                    kernel_init=self.kernel_init,
+                    name=f"stage{stage + 1}_block{block + 1}",
+                )(x, train=train)
+        x = jnp.mean(x, axis=(1, 2))
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init)(x)
