@@ -116,6 +116,11 @@ def test_bad_depth_raises(depth):
         abstract_init(ResNetV1(depth=depth))
 
 
+def test_numpy_integer_depth_is_accepted():
+    variables = abstract_init(ResNetV1(depth=np.int64(20), shortcut="A"))
+    assert count_params(variables["params"]) == option_a_trainable(20)
+
+
 def test_bad_shortcut_raises():
     with pytest.raises(ValueError, match="shortcut"):
         abstract_init(ResNetV1(depth=8, shortcut="C"))

@@ -36,6 +36,7 @@ References:
   https://arxiv.org/abs/1512.03385
 """
 
+import numbers
 from collections.abc import Callable
 from typing import Literal
 
@@ -135,7 +136,7 @@ class ResNetV1(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         """Maps float images [B, H, W, C] to logits float32[B, num_classes]."""
-        if not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
+        if not isinstance(self.depth, numbers.Integral) or self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(
                 "depth must be 6n + 2 with n >= 1 (e.g. 8, 20, 32, 44, 56, 110), "
                 f"got {self.depth!r}"
