@@ -123,8 +123,8 @@ def _square_mask(
     Rows top .. top + size - 1 with top = center_y - size // 2 (columns likewise), intersected
     with the image. For even sizes this is DeVries' `np.clip(y - size // 2, 0, h)` to
     `np.clip(y + size // 2, 0, h)`; for odd sizes it is size rows (DeVries' code gives size - 1).
-    A hole centred on a corner pixel therefore keeps (size // 2)**2 pixels at the top-left and
-    (size - size // 2)**2 at the bottom-right.
+    A hole centred on a corner pixel therefore keeps (size - size // 2)**2 pixels at the
+    top-left ((size / 2)**2 for even sizes) and (size // 2 + 1)**2 at the bottom-right.
     """
     rows = jax.lax.broadcasted_iota(jnp.int32, (height, width), 0)
     cols = jax.lax.broadcasted_iota(jnp.int32, (height, width), 1)
@@ -149,7 +149,7 @@ def cutout_mask(
     Each hole's centre is drawn uniformly over all H x W pixels (independently of the other
     holes, which may overlap), so holes near the border hang over it and are clipped (see
     `_square_mask`): a hole entirely inside the image covers size**2 pixels, one centred on the
-    top-left corner (size // 2)**2.
+    top-left corner (size / 2)**2 (even sizes).
 
     Args:
       key: PRNG key.
