@@ -70,6 +70,7 @@ def fit(
     eval_data: data.Dataset | None = None,
     eval_batch_size: int = 1000,
     augment: train.AugmentFn | None = None,
+    batch_augment: train.BatchAugmentFn | None = None,
     regularizer: train.RegularizerFn | None = None,
     max_steps: int | None = None,
     stop_when: Callable[[History], bool] | None = None,
@@ -98,6 +99,7 @@ def fit(
       seed: initializes the parameters, the shuffling and the dropout/augmentation keys.
       eval_data: evaluated after every epoch (BatchNorm in inference mode) when given.
       augment: on-device augmentation applied inside the jitted step.
+      batch_augment: on-device batch augmentation (M copies per sample) inside the step.
       regularizer: a penalty of the params added to the loss (e.g. `losses.l2_penalty`).
       max_steps: end after this many updates even mid-epoch (status "done"; a partial epoch
         gets no per-epoch record).
@@ -141,7 +143,7 @@ def fit(
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     train_step = train.CompiledStep(
-        train.make_train_step(model, tx, augment, regularizer), donate_state=True
+        train.make_train_step(model, tx, augment, regularizer, batch_augment), donate_state=True
     )
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()

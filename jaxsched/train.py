@@ -18,6 +18,8 @@ from jaxsched import losses, optimizers
 Metrics = dict[str, jax.Array]
 # augment(rng, images float[B, H, W, C]) -> images float[B', H', W', C]
 AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+# batch_augment(rng, images, labels) -> (images[M*B, ...], labels[M*B]): M augmented copies
+BatchAugmentFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 # regularizer(params) -> float32[], added to the loss (e.g. an L2 penalty on the kernels)
 RegularizerFn = Callable[[Any], jax.Array]
 
@@ -60,13 +62,16 @@ def make_train_step(
     tx: optax.GradientTransformation,
     augment: AugmentFn | None = None,
     regularizer: RegularizerFn | None = None,
+    batch_augment: BatchAugmentFn | None = None,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
 
-    images: float32[B, H, W, C]; labels: int32[B]. metrics: scalar "loss" (the objective of the
-    batch before the update: mean cross-entropy plus `regularizer(params)` when given, as Keras
-    reports it), "accuracy", and "learning_rate" (the rate the update used; NaN when the
-    optimizer does not expose it).
+    images: float32[B, H, W, C]; labels: int32[B]. `augment` (images only) and `batch_augment`
+    (M augmented copies of every sample, labels repeated: the step trains on M*B images) run
+    inside the step, on the device, keyed by `fold_in(state.rng, state.step)`.
+    metrics: scalar "loss" (the objective of the batch before the update: mean cross-entropy
+    plus `regularizer(params)` when given, as Keras reports it), "accuracy", and
+    "learning_rate" (the rate the update used; NaN when the optimizer does not expose it).
     """
 
     def step(state: TrainState, images: jax.Array, labels: jax.Array):
@@ -74,6 +79,8 @@ def make_train_step(
         aug_rng, dropout_rng = jax.random.split(rng)
         if augment is not None:
             images = augment(aug_rng, images)
+        if batch_augment is not None:  # e.g. jaxsched.augment.make_batch_augment(copies=M)
+            images, labels = batch_augment(aug_rng, images, labels)
 
         def loss_fn(params):
             logits, updates = model.apply(

@@ -257,11 +257,35 @@ def test_restore_best_returns_the_best_epochs_weights(fashion_small):
 
 def test_time_to_accuracy_and_the_target_stop_rule():
     history = results.History()
-    history.epochs.update(val_accuracy=[0.5, 0.91, 0.93, 0.92], updates=[10, 20, 30, 40],
-                          train_time_s=[2.0, 1.0, 1.0, 1.0], eval_time_s=[0.5, 0.5, 0.5, 0.5])
+    history.epochs.update(
+        val_accuracy=[0.5, 0.91, 0.93, 0.92],
+        updates=[10, 20, 30, 40],
+        train_time_s=[2.0, 1.0, 1.0, 1.0],
+        eval_time_s=[0.5, 0.5, 0.5, 0.5],
+    )
     t = loop.time_to_accuracy(history, 0.92)
     assert (t["reached"], t["epoch"], t["updates"], t["seconds"]) == (True, 3, 30, 5.5)
     assert (t["best_accuracy"], t["best_epoch"]) == (0.93, 3)
     never = loop.time_to_accuracy(history, 0.99)
     assert not never["reached"] and never["epoch"] is None and never["best_accuracy"] == 0.93
     assert loop.target_reached(0.92)(history) and not loop.target_reached(0.99)(history)
+
+
+def test_batch_augmentation_runs_inside_the_step(fashion_small):
+    from jaxsched import augment
+
+    train_ds, _ = fashion_small
+    model = LeNet5(input_norm="none", hidden_batchnorm=False)
+    tx = optimizers.make("sgd", 0.1)
+    state = small_state(model, tx, train_ds.images)
+    x, y = train_ds.images[:8], train_ds.labels[:8]
+    plain, _ = jax.jit(train.make_train_step(model, tx))(state, x, y)
+    # M identical copies (no augmentation) average to the same gradient as the batch itself.
+    repeat = augment.make_batch_augment(4, name=None)
+    copies, _ = jax.jit(train.make_train_step(model, tx, batch_augment=repeat))(state, x, y)
+    chex.assert_trees_all_close(copies.params, plain.params, atol=1e-6)
+    # With cutout, the 4 copies differ: a different update, still finite.
+    holes = augment.make_batch_augment(4, name="cutout", cutout_size=8)
+    cut, metrics = jax.jit(train.make_train_step(model, tx, batch_augment=holes))(state, x, y)
+    chex.assert_tree_all_finite(cut.params)
+    assert not np.allclose(cut.params["Dense_1"]["kernel"], plain.params["Dense_1"]["kernel"])
