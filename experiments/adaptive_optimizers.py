@@ -30,22 +30,6 @@ from jaxsched.models import MLP
 NAME = "adaptive_optimizers"
 
 
-def resolve_dataset(name: str, data_dir: str | None) -> str:
-    """ "auto" -> "cifar10" where it can be loaded, else "fashion_mnist"; others unchanged."""
-    if name != "auto":
-        return name
-    try:
-        data.load("cifar10", "test", data_dir)
-        return "cifar10"
-    except data.DatasetNotFoundError:
-        print(
-            "CIFAR-10 is not available here; running on Fashion-MNIST (real data) instead. "
-            "See README 'Data' to add CIFAR-10.",
-            flush=True,
-        )
-        return "fashion_mnist"
-
-
 def run(
     config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
 ) -> dict[str, Any]:
@@ -55,7 +39,7 @@ def run(
         if unknown:
             raise ValueError(f"{field} must be among {tuple(allowed)}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir))
-    dataset = resolve_dataset(config.dataset, config.data_dir)
+    dataset = common.resolve_dataset(config.dataset, config.data_dir)
     train_ds, test_ds = common.load_splits(
         dataset,
         config.data_dir,

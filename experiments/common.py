@@ -23,21 +23,42 @@ def load_splits(
     train_examples: int | None,
     eval_examples: int | None,
     seed: int,
+    image_size: int | None = None,
 ) -> tuple[data.Dataset, data.Dataset]:
     """Train and test splits as float32 images [N, H, W, C] preprocessed with train statistics.
 
-    `train_examples` / `eval_examples` take a seeded random subset (None keeps the whole split).
+    `train_examples` / `eval_examples` take a seeded random subset (None keeps the whole split);
+    `image_size` zero-pads smaller images to that side (28 -> 32 for 32x32 nets).
     """
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
     train = _subset(data.load(dataset, "train", data_dir), train_examples, seed)
     test = _subset(data.load(dataset, "test", data_dir), eval_examples, seed + 1)
+    if image_size is not None and image_size != train.images.shape[1]:
+        train = data.Dataset(data.resize(train.images, image_size, "pad"), train.labels)
+        test = data.Dataset(data.resize(test.images, image_size, "pad"), test.labels)
     x_train, x_test = data.to_float(train.images), data.to_float(test.images)
     if preprocessing == "pixel_mean":
         x_train, x_test = data.subtract_pixel_mean(x_train, x_test)
     elif preprocessing == "standardize":
         x_train, x_test = data.standardize_per_channel(x_train, x_test)
     return data.Dataset(x_train, train.labels), data.Dataset(x_test, test.labels)
+
+
+def resolve_dataset(name: str, data_dir: str | None) -> str:
+    """ "auto" -> "cifar10" where it can be loaded, else "fashion_mnist"; others unchanged."""
+    if name != "auto":
+        return name
+    try:
+        data.load("cifar10", "test", data_dir)
+        return "cifar10"
+    except data.DatasetNotFoundError:
+        print(
+            "CIFAR-10 is not available here; running on Fashion-MNIST (real data) instead. "
+            "See README 'Data' to add CIFAR-10.",
+            flush=True,
+        )
+        return "fashion_mnist"
 
 
 def _subset(ds: data.Dataset, n: int | None, seed: int) -> data.Dataset:
@@ -90,7 +111,7 @@ def completed_runs(workdir: Path, config: Any, key: str) -> dict[Any, Mapping[st
     return {
         run[key]: run
         for run in previous.get("runs", [])
-        if run.get("history", {}).get("status") in (results.DONE, results.DIVERGED)
+        if run.get("history", {}).get("status") in (results.DONE, results.DIVERGED, results.STOPPED)
     }
 
 

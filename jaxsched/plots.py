@@ -188,23 +188,32 @@ def schedule_curves(
 
 
 def epoch_metric(
-    runs: Sequence[Mapping[str, Any]], key: str, *, logy: bool = False, title: str = ""
+    runs: Sequence[Mapping[str, Any]],
+    key: str,
+    *,
+    logy: bool = False,
+    error: bool = False,
+    title: str = "",
 ) -> plt.Figure:
-    """One per-epoch metric (e.g. "train_loss") of each run: runs = [{"label", "history"}]."""
+    """One per-epoch metric (e.g. "train_loss") of each run: runs = [{"label", "history"}].
+
+    error: plot 1 - value (an accuracy drawn as an error rate, as Hoffer et al.'s Figure 3a).
+    """
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for run in runs:
         epochs = run["history"]["epochs"]
         if epochs.get(key):
             ax.plot(
                 epochs["epoch"],
-                _finite(epochs[key]),
+                1 - _finite(epochs[key]) if error else _finite(epochs[key]),
                 marker=".",
                 lw=1,
                 label=f"{run['label']} ({run['history']['status']})",
             )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(key.replace("_", " "))
+    name = key.replace("_", " ")
+    ax.set_ylabel(name.replace("accuracy", "error") if error else name)
     if logy:
         ax.set_yscale("log")
     ax.set_title(title)

@@ -1,0 +1,197 @@
+"""Cutout batch augmentation (Hoffer et al. 2019) on ResNet-44: validation error per M.
+
+    python -m experiments.batch_augmentation                    # CIFAR-10 (where available)
+    python -m experiments.batch_augmentation --dataset fashion_mnist --epochs 3
+    python -m experiments.batch_augmentation --smoke            # ResNet-8, seconds
+
+Each run trains the same initialization: "baseline" (He crop+flip, batch B), then M = 1, 2, 4,
+8, 16 cutout copies of every sample per step (M*B images a step), augmented on the device inside
+the jitted step, so host memory does not grow with M. Every run is checkpointed after each epoch
+(orbax) and a rerun resumes it. Writes <out>/results.json and validation_error.png (validation
+error per epoch, one line per M); the summary tabulates epochs, updates and seconds to the target
+accuracy (or the best accuracy within the cap), seconds per epoch and peak memory per M.
+"""
+
+import argparse
+import functools
+import math
+import resource
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from experiments import common
+from experiments.configs.batch_augmentation import DEFAULT, RECIPES, SMOKE, Config
+from jaxsched import augment, data, loop, losses, optimizers, plots, results, schedules
+from jaxsched.models import ResNetV1
+
+NAME = "batch_augmentation"
+
+
+def recipe(config: Config, steps_per_epoch: int) -> tuple[Any, Any]:
+    """(optimizer, regularizer) of `config.recipe`."""
+    if config.recipe == "keras":
+        tx = optimizers.make("adam", schedules.keras_resnet_decay(steps_per_epoch), preset="keras")
+        return tx, functools.partial(losses.l2_penalty, coefficient=1e-4)
+    tx = optimizers.make("sgd", schedules.he_et_al_decay(), momentum=0.9)
+    # Weight decay 1e-4 added to the gradient (Caffe / PyTorch) = an L2 penalty of 0.5e-4.
+    return tx, functools.partial(losses.l2_penalty, coefficient=0.5e-4)
+
+
+def peak_memory() -> dict[str, float | None]:
+    """Peak host RSS of this process (MiB) and, where the backend reports it, device memory."""
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stats = jax.devices()[0].memory_stats() or {}
+    device = stats.get("peak_bytes_in_use")
+    return {"host_rss_mib": host, "device_peak_mib": None if device is None else device / 2**20}
+
+
+def run(
+    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+) -> dict[str, Any]:
+    """Trains the baseline and every M; returns the results document."""
+    if config.recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {config.recipe!r}")
+    if any(m < 1 for m in config.copies):
+        raise ValueError(f"copies must all be >= 1, got {config.copies}")
+    recorder = common.Recorder(NAME, config, Path(workdir))
+    dataset = common.resolve_dataset(config.dataset, config.data_dir)
+    train_ds, test_ds = common.load_splits(
+        dataset,
+        config.data_dir,
+        config.preprocessing,
+        config.train_examples,
+        config.test_examples,
+        config.seed,
+        image_size=32,
+    )
+    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    model = ResNetV1(
+        depth=config.depth, num_classes=int(train_ds.labels.max()) + 1, shortcut=config.shortcut
+    )
+    steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
+    tx, regularizer = recipe(config, steps_per_epoch)
+    checkpoint_root = recorder.workdir / "checkpoints"
+    if fresh:
+        shutil.rmtree(checkpoint_root, ignore_errors=True)
+
+    def train_one(key: str) -> dict[str, Any]:
+        copies = 1 if key == "baseline" else int(key.removeprefix("M="))
+        batch_aug = (
+            None
+            if key == "baseline"
+            else augment.make_batch_augment(copies, "he+cutout", cutout_size=config.cutout_size)
+        )
+        history, test = common.train_and_test(
+            model,
+            tx,
+            train_ds,
+            val_ds,
+            test_ds,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            max_steps=config.max_updates,
+            seed=config.seed,
+            augment=augment.make("he") if key == "baseline" else None,
+            batch_augment=batch_aug,
+            regularizer=regularizer,
+            max_loss=config.divergence_loss,
+            stop_when=loop.target_reached(config.target_accuracy)
+            if config.stop_at_target
+            else None,
+            checkpoint_dir=checkpoint_root / key.replace("=", "_"),
+            resume=True,
+            quiet=quiet,
+            description=key,
+        )
+        epoch_times = history.epochs["train_time_s"]
+        final = {
+            "status": history.status,
+            "copies": copies,
+            "epochs": len(epoch_times),
+            "test_accuracy": test["accuracy"],
+            "time_to_target": loop.time_to_accuracy(history, config.target_accuracy),
+            "epoch_time_s": sum(epoch_times[1:]) / (len(epoch_times) - 1)
+            if len(epoch_times) > 1
+            else (epoch_times or [math.nan])[0],
+            "compile_time_s": history.compile_time_s,
+            **peak_memory(),
+        }
+        return {"key": key, "final": final, "history": history.to_dict()}
+
+    keys = ["baseline"] + [f"M={m}" for m in config.copies]
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key")
+    runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
+    summary = {
+        "dataset": dataset,
+        "steps_per_epoch": steps_per_epoch,
+        "table": [{"run": r["key"], **r["final"]} for r in runs],
+    }
+    doc = recorder.write(runs, summary, results.DONE)
+    labelled = [{**r, "label": r["key"]} for r in doc["runs"]]
+    plots.save(
+        plots.epoch_metric(
+            labelled,
+            "val_accuracy",
+            error=True,
+            title=f"ResNet-{config.depth} on {dataset}: batch augmentation",
+        ),
+        recorder.workdir / "validation_error.png",
+    )
+    return doc
+
+
+def _row(run: dict[str, Any]) -> str:
+    f, t = run["final"], run["final"]["time_to_target"]
+    reached = (
+        f"target at epoch {t['epoch']} ({t['seconds']:.0f} s)"
+        if t["reached"]
+        else f"best val acc {common.fmt(t['best_accuracy'])}"
+    )
+    return (
+        f"{run['key']:<9} {f['status']:<8} {f['epochs']:>3} epochs  {reached}  test acc "
+        f"{common.fmt(f['test_accuracy'])}  {f['epoch_time_s']:.1f} s/epoch  "
+        f"peak RSS {f['host_rss_mib']:.0f} MiB"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{NAME}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_common_args(parser, f"runs/{NAME}")
+    parser.add_argument("--dataset", choices=("auto", *data.DATASETS))
+    parser.add_argument("--epochs", type=int, help="cap on epochs per run")
+    parser.add_argument("--copies", type=int, nargs="+", help="the M values")
+    parser.add_argument("--depth", type=int, help="ResNet depth, 6n+2")
+    parser.add_argument("--recipe", choices=RECIPES)
+    parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
+    args = parser.parse_args(argv)
+    overrides = common.config_overrides(
+        args,
+        {
+            "dataset": "dataset",
+            "epochs": "epochs",
+            "depth": "depth",
+            "recipe": "recipe",
+            "train_examples": "train_examples",
+            "seed": "seed",
+            "data_dir": "data_dir",
+        },
+    )
+    if args.copies:
+        overrides["copies"] = tuple(args.copies)
+    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    workdir = common.output_dir(args, f"runs/{NAME}")
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    print(f"wrote {workdir}/results.json and {workdir}/validation_error.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

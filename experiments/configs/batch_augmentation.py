@@ -1,0 +1,58 @@
+"""ResNet-44 with cutout batch augmentation: configurations and training recipes."""
+
+import dataclasses
+
+RECIPES = ("keras", "he")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hoffer et al.'s batch augmentation with cutout, on the course's ResNet-44.
+
+    dataset: "auto" (CIFAR-10 where it can be loaded, else Fashion-MNIST padded to 32x32, which
+      is recorded), or a name.
+    copies: the M values; every sample of a batch of `batch_size` becomes M copies, each with
+      its own He crop+flip and cutout (`cutout_size`), so a step sees M * batch_size images.
+      A "baseline" run (He augmentation only, no cutout, M = 1) comes first.
+    recipe: "keras" (the seeds': Adam 1e-3 with the Keras ResNet example's epoch step decay,
+      L2 1e-4 on the kernels) or "he" (He et al.: SGD momentum 0.9, lr 0.1 / 10 at 32k and 48k
+      updates, weight decay 1e-4 as an L2 gradient, stop at 64k updates).
+    epochs / target_accuracy / stop_at_target: train until validation accuracy reaches the
+      target (time-to-accuracy) or `epochs` (the cap), reporting the best accuracy otherwise.
+    validation_examples: held out of the training split for the time-to-accuracy measurement.
+    """
+
+    dataset: str = "auto"
+    data_dir: str | None = None
+    depth: int = 44
+    shortcut: str = "B"
+    batch_size: int = 64
+    copies: tuple[int, ...] = (1, 2, 4, 8, 16)
+    cutout_size: int = 16
+    recipe: str = "keras"
+    epochs: int = 100
+    max_updates: int | None = None
+    target_accuracy: float = 0.92
+    stop_at_target: bool = True
+    validation_examples: int = 5000
+    train_examples: int | None = None
+    test_examples: int | None = None
+    preprocessing: str = "pixel_mean"
+    seed: int = 0
+    divergence_loss: float = 100.0
+
+
+DEFAULT = Config()
+HE_RECIPE = dataclasses.replace(
+    DEFAULT, recipe="he", batch_size=128, max_updates=64_000, epochs=200
+)
+SMOKE = dataclasses.replace(
+    DEFAULT,
+    depth=8,
+    copies=(1, 2),
+    epochs=1,
+    cutout_size=8,
+    train_examples=256,
+    validation_examples=64,
+    test_examples=64,
+)
