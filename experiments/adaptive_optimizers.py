@@ -167,20 +167,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "dataset": "dataset",
-            "epochs": "epochs",
-            "batch_size": "batch_size",
-            "seed": "seed",
-            "data_dir": "data_dir",
-        },
-    )
-    for field in ("optimizers", "regularizations"):
-        if getattr(args, field):
-            overrides[field] = tuple(getattr(args, field))
-    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     print(f"\n{'':26} test accuracy on {doc['summary']['dataset']}")

@@ -172,21 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", choices=RECIPES)
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
     args = parser.parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "dataset": "dataset",
-            "epochs": "epochs",
-            "depth": "depth",
-            "recipe": "recipe",
-            "train_examples": "train_examples",
-            "seed": "seed",
-            "data_dir": "data_dir",
-        },
-    )
-    if args.copies:
-        overrides["copies"] = tuple(args.copies)
-    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     print(f"wrote {workdir}/results.json and {workdir}/validation_error.png")

@@ -107,20 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
     parser.add_argument("--max-device-batch", type=int, help="accumulate above this size")
     args = parser.parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "epochs": "epochs",
-            "lr": "lr",
-            "bounds_from": "bounds_from",
-            "seed": "seed",
-            "max_device_batch": "max_device_batch",
-            "data_dir": "data_dir",
-        },
-    )
-    if args.batch_sizes:
-        overrides["batch_sizes"] = tuple(args.batch_sizes)
-    config = common.replace(SWEEP_SMOKE if args.smoke else SWEEP, **overrides)
+    config = common.config_from_args(args, SWEEP, SWEEP_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     s = run(config, workdir, quiet=args.quiet, fresh=args.fresh)["summary"]
     print(f"\nb_min = {s['b_min']}  b_max = {s['b_max']}  (lr {s['learning_rate']:.3g})")

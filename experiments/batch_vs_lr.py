@@ -88,17 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs of each run")
     parser.add_argument("--double-every-epochs", type=int, help="epochs between doublings")
     args = parser.parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "bounds_from": "bounds_from",
-            "epochs": "epochs",
-            "double_every_epochs": "double_every_epochs",
-            "seed": "seed",
-            "data_dir": "data_dir",
-        },
-    )
-    config = common.replace(BATCH_VS_LR_SMOKE if args.smoke else BATCH_VS_LR, **overrides)
+    config = common.config_from_args(args, BATCH_VS_LR, BATCH_VS_LR_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     print(f"wrote {workdir}/results.json and figures")

@@ -139,22 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "bounds_from": "bounds_from",
-            "lr_min": "lr_min",
-            "lr_max": "lr_max",
-            "max_epochs": "max_epochs",
-            "patience": "patience",
-            "seed": "seed",
-            "step_size_epochs": "step_size_epochs",
-            "data_dir": "data_dir",
-        },
-    )
-    if args.policies:
-        overrides["policies"] = tuple(args.policies)
-    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     print(f"\nwrote {workdir}/results.json and figures ({len(doc['runs'])} policies)")

@@ -115,11 +115,18 @@ def completed_runs(workdir: Path, config: Any, key: str) -> dict[Any, Mapping[st
     }
 
 
-def config_overrides(args: argparse.Namespace, names: Mapping[str, str]) -> dict[str, Any]:
-    """{config field: value} for each CLI argument in `names` (arg -> field) that was given."""
-    return {
-        field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None
-    }
+def config_from_args(
+    args: argparse.Namespace, default: Any, smoke: Any, renames: Mapping[str, str] | None = None
+) -> Any:
+    """`smoke` (with --smoke) or `default`, with every config field that has a CLI argument of
+    the same name (or `renames[field]`) given on the command line replaced (lists -> tuples)."""
+    renames = renames or {}
+    overrides = {}
+    for field in dataclasses.fields(default):
+        value = getattr(args, renames.get(field.name, field.name), None)
+        if value is not None:
+            overrides[field.name] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(smoke if args.smoke else default, **overrides)
 
 
 def fmt(value: Any, spec: str = ".4f") -> str:
@@ -127,10 +134,6 @@ def fmt(value: Any, spec: str = ".4f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return format(value, spec)
-
-
-def replace(config: Any, **overrides: Any) -> Any:
-    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 @dataclasses.dataclass

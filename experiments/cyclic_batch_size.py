@@ -231,22 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs per policy")
     parser.add_argument("--strategy", choices=("shapes", "accumulate"))
     args = parser.parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "b_min": "b_min",
-            "b_max": "b_max",
-            "batch_bounds_from": "batch_bounds_from",
-            "bounds_from": "bounds_from",
-            "epochs": "epochs",
-            "strategy": "strategy",
-            "seed": "seed",
-            "data_dir": "data_dir",
-        },
-    )
-    if args.policies:
-        overrides["policies"] = tuple(args.policies)
-    config = common.replace(CYCLIC_SMOKE if args.smoke else CYCLIC, **overrides)
+    config = common.config_from_args(args, CYCLIC, CYCLIC_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
     run(config, workdir, quiet=args.quiet, fresh=args.fresh)
     print(f"wrote {workdir}/results.json and figures")

@@ -198,22 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = common.config_overrides(
-        args,
-        {
-            "epochs": "epochs",
-            "batch_size": "batch_size",
-            "seed": "seed",
-            "data_dir": "data_dir",
-            "method": "method",
-            "sweep_start": "sweep_start",
-            "sweep_end": "sweep_end",
-            "sweep_steps": "sweep_steps",
-        },
-    )
-    if args.lrs:
-        overrides["learning_rates"] = tuple(args.lrs)
-    config = common.replace(SMOKE if args.smoke else DEFAULT, **overrides)
+    config = common.config_from_args(args, DEFAULT, SMOKE, {"learning_rates": "lrs"})
     workdir = common.output_dir(
         args, f"runs/{NAME}" + ("_sweep" if config.method == "sweep" else "")
     )
