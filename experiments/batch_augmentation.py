@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, help="ResNet depth, 6n+2")
     parser.add_argument("--recipe", choices=RECIPES)
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
+    parser.add_argument("--validation-examples", type=int, help="held out of the training set")
+    parser.add_argument("--test-examples", type=int, help="a seeded subset of the test set")
     args = parser.parse_args(argv)
     config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
