@@ -230,7 +230,8 @@ def train_and_test(
     test_ds: data.Dataset,
     **fit_kwargs: Any,
 ) -> tuple[results.History, dict[str, float]]:
-    """`loop.fit` with per-epoch validation, then one evaluation on the test split."""
+    """`loop.fit` with per-epoch validation, then one evaluation on the test split of the
+    weights `fit` returns: the last epoch's, or with `restore_best="val_loss"` the best one's."""
     state, history = loop.fit(model, tx, train_ds, eval_data=val_ds, **fit_kwargs)
     test = loop.evaluate(
         train.CompiledStep(train.make_eval_step(model)), state, test_ds.images, test_ds.labels
