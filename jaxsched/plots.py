@@ -98,7 +98,7 @@ def step_curves(
     name = key.replace("_", " ")
     ax.set_ylabel(name if smooth <= 1 else f"{name} (moving average, {smooth} updates)")
     if logy:
-        ax.set_yscale("log")
+        ax.set_yscale("log", base=2 if key == "batch_size" else 10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
