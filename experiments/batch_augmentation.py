@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from experiments import common
 from experiments.configs.batch_augmentation import DEFAULT, RECIPES, SMOKE, Config
@@ -74,6 +75,7 @@ def run(
     )
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
     tx, regularizer = recipe(config, steps_per_epoch)
+    _cutout_figure(train_ds, config, recorder.workdir / "cutout_examples.png")
     checkpoint_root = recorder.workdir / "checkpoints"
     if fresh:
         shutil.rmtree(checkpoint_root, ignore_errors=True)
@@ -142,6 +144,23 @@ def run(
         recorder.workdir / "validation_error.png",
     )
     return doc
+
+
+def _cutout_figure(train_ds: data.Dataset, config: Config, path: Path) -> None:
+    """Two training images before and after cutout, rescaled to [0, 1] for display: a hole is
+    zero after normalization, i.e. the dataset mean (grey), as in DeVries & Taylor."""
+    images = train_ds.images[:2]
+    shift = images.min()  # cutout zeroes the normalized image: show that zero as grey
+    after = augment.cutout_batch(jax.random.key(config.seed), images, size=config.cutout_size)
+    scale = float(images.max() - shift) or 1.0
+    plots.save(
+        plots.before_after(
+            (images - shift) / scale,
+            (np.asarray(after) - shift) / scale,
+            f"cutout, side {config.cutout_size}",
+        ),
+        path,
+    )
 
 
 def _row(run: dict[str, Any]) -> str:

@@ -288,3 +288,24 @@ def loss_by_batch_size(run: Mapping[str, Any]) -> plt.Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def before_after(before: np.ndarray, after: np.ndarray, title: str = "") -> plt.Figure:
+    """Images float[N, H, W, C] in one row and their augmented versions in the next."""
+    n = len(before)
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    for j in range(n):
+        for row, images, label in ((0, before, "before"), (1, after, "after")):
+            image = np.asarray(images[j])
+            ax = axes[row, j]
+            ax.imshow(
+                image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1),
+                cmap="gray" if image.shape[-1] == 1 else None,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -31,6 +31,7 @@ def test_baseline_and_batch_augmented_runs(tmp_path, monkeypatch):
         assert f["host_rss_mib"] > 0 and run["history"]["status"] == "stopped"
     assert (tmp_path / "checkpoints" / "M_2").is_dir()
     assert (tmp_path / "validation_error.png").stat().st_size > 0
+    assert (tmp_path / "cutout_examples.png").stat().st_size > 0
     assert doc["summary"]["dataset"] == "fashion_mnist"
     # 128 training images at batch 64: two updates (each on 2 x 64 augmented images for M=2).
     assert len(doc["runs"][1]["history"]["steps"]["loss"]) == 2
