@@ -151,12 +151,7 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS), help="default auto")
     parser.add_argument("--epochs", type=int, help="epochs per run")
     parser.add_argument("--batch-size", type=int, help="examples per update")

@@ -12,7 +12,6 @@ error per epoch, one line per M); the summary tabulates epochs, updates and seco
 accuracy (or the best accuracy within the cap), seconds per epoch and peak memory per M.
 """
 
-import argparse
 import functools
 import math
 import resource
@@ -178,12 +177,7 @@ def _row(run: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS))
     parser.add_argument("--epochs", type=int, help="cap on epochs per run")
     parser.add_argument("--copies", type=int, nargs="+", help="the M values")

@@ -10,7 +10,6 @@ against log2(batch size) and detects b_min / b_max with `jaxsched.range_test
 <out>/batch_size_sweep.png.
 """
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,12 +94,7 @@ def final_metrics(history: results.History) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="batch sizes to try")
     parser.add_argument("--epochs", type=int, help="epochs per batch size")
     parser.add_argument("--lr", type=float, help="fixed learning rate (default: lr_min)")

@@ -10,7 +10,6 @@ same epochs. Writes <out>/results.json and figures: training loss against batch 
 loss / accuracy per epoch and per update for both runs.
 """
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -78,12 +77,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
     parser.add_argument("--epochs", type=int, help="epochs of each run")
     parser.add_argument("--double-every-epochs", type=int, help="epochs between doublings")

@@ -121,12 +121,7 @@ def _figures(runs: list[dict[str, Any]], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
     parser.add_argument("--lr-min", type=float, help="lower bound (with --lr-max)")
     parser.add_argument("--lr-max", type=float, help="upper bound (with --lr-min)")

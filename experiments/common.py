@@ -70,7 +70,14 @@ def _subset(ds: data.Dataset, n: int | None, seed: int) -> data.Dataset:
     return data.Dataset(ds.images[idx], ds.labels[idx])
 
 
-def add_common_args(parser: argparse.ArgumentParser, default_out: str) -> None:
+def experiment_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The CLI of `python -m experiments.<name>` with the options every experiment has."""
+    default_out = f"runs/{name}"
+    parser = argparse.ArgumentParser(
+        prog=f"python -m experiments.{name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny configuration that runs in seconds (tests, CI)"
     )
@@ -90,6 +97,7 @@ def add_common_args(parser: argparse.ArgumentParser, default_out: str) -> None:
         "--fresh", action="store_true", help="ignore completed runs in an existing results.json"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
 
 
 def output_dir(args: argparse.Namespace, default_out: str) -> Path:

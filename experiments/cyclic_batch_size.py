@@ -11,7 +11,6 @@ Writes <out>/results.json (per policy: resumable) and figures: loss and accuracy
 per update, and the batch size per update, all policies on one plot.
 """
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -217,12 +216,7 @@ def save_comparison_figures(runs: list[dict[str, Any]], key: str, workdir: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--b-min", type=int, help="smallest batch (with --b-max)")
     parser.add_argument("--b-max", type=int, help="largest batch (with --b-min)")
     parser.add_argument("--batch-bounds-from", help="a batch_size_sweep results.json")

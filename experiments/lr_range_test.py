@@ -180,12 +180,7 @@ def _row(run: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m experiments.{NAME}",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common.add_common_args(parser, f"runs/{NAME}")
+    parser = common.experiment_parser(NAME, __doc__)
     parser.add_argument("--method", choices=METHODS, help="grid (default) or sweep")
     parser.add_argument("--epochs", type=int, help="grid: epochs per learning rate")
     parser.add_argument("--lrs", type=float, nargs="+", help="grid: learning rates to try")
