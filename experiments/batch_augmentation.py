@@ -41,12 +41,29 @@ def recipe(config: Config, steps_per_epoch: int) -> tuple[Any, Any]:
     return tx, functools.partial(losses.l2_penalty, coefficient=0.5e-4)
 
 
-def peak_memory() -> dict[str, float | None]:
-    """Peak host RSS of this process (MiB) and, where the backend reports it, device memory."""
+def reset_peak_rss() -> bool:
+    """Resets the kernel's peak-RSS counter of this process (Linux); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(since_reset: bool) -> dict[str, float | None]:
+    """Peak host RSS (MiB) since `reset_peak_rss()` (else of the whole process so far) and,
+    where the backend reports it (GPU), the device's peak bytes in use."""
     host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if since_reset:
+        status = Path("/proc/self/status").read_text()
+        host = next(int(line.split()[1]) for line in status.splitlines() if "VmHWM" in line) / 1024
     stats = jax.devices()[0].memory_stats() or {}
     device = stats.get("peak_bytes_in_use")
-    return {"host_rss_mib": host, "device_peak_mib": None if device is None else device / 2**20}
+    return {
+        "host_rss_mib": host,
+        "host_rss_since_run_start": since_reset,
+        "device_peak_mib": None if device is None else device / 2**20,
+    }
 
 
 def run(
@@ -70,7 +87,10 @@ def run(
     )
     train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
     model = ResNetV1(
-        depth=config.depth, num_classes=int(train_ds.labels.max()) + 1, shortcut=config.shortcut
+        depth=config.depth,
+        num_classes=int(train_ds.labels.max()) + 1,
+        shortcut=config.shortcut,
+        bn_momentum=config.bn_momentum,
     )
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
     tx, regularizer = recipe(config, steps_per_epoch)
@@ -81,6 +101,7 @@ def run(
 
     def train_one(key: str) -> dict[str, Any]:
         copies = 1 if key == "baseline" else int(key.removeprefix("M="))
+        since_reset = reset_peak_rss()
         batch_aug = (
             None
             if key == "baseline"
@@ -119,7 +140,8 @@ def run(
             if len(epoch_times) > 1
             else (epoch_times or [math.nan])[0],
             "compile_time_s": history.compile_time_s,
-            **peak_memory(),
+            "step_memory_mib": history.step_memory_mib,
+            **peak_memory(since_reset),
         }
         return {"key": key, "final": final, "history": history.to_dict()}
 
@@ -172,7 +194,7 @@ def _row(run: dict[str, Any]) -> str:
     return (
         f"{run['key']:<9} {f['status']:<8} {f['epochs']:>3} epochs  {reached}  test acc "
         f"{common.fmt(f['test_accuracy'])}  {f['epoch_time_s']:.1f} s/epoch  "
-        f"peak RSS {f['host_rss_mib']:.0f} MiB"
+        f"step {f['step_memory_mib']:.0f} MiB  peak RSS {f['host_rss_mib']:.0f} MiB"
     )
 
 
@@ -183,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, nargs="+", help="the M values")
     parser.add_argument("--depth", type=int, help="ResNet depth, 6n+2")
     parser.add_argument("--recipe", choices=RECIPES)
+    parser.add_argument("--bn-momentum", type=float, help="BatchNorm running-average decay")
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
     parser.add_argument("--validation-examples", type=int, help="held out of the training set")
     parser.add_argument("--test-examples", type=int, help="a seeded subset of the test set")

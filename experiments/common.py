@@ -45,17 +45,18 @@ def load_splits(
     return data.Dataset(x_train, train.labels), data.Dataset(x_test, test.labels)
 
 
-def resolve_dataset(name: str, data_dir: str | None) -> str:
-    """ "auto" -> "cifar10" where it can be loaded, else "fashion_mnist"; others unchanged."""
+def resolve_dataset(name: str, data_dir: str | None, preferred: str = "cifar10") -> str:
+    """ "auto" -> `preferred` (the course's dataset) where it can be loaded, else
+    "fashion_mnist" (real data, always installable offline), saying so; others unchanged."""
     if name != "auto":
         return name
     try:
-        data.load("cifar10", "test", data_dir)
-        return "cifar10"
+        data.load(preferred, "test", data_dir)
+        return preferred
     except data.DatasetNotFoundError:
         print(
-            "CIFAR-10 is not available here; running on Fashion-MNIST (real data) instead. "
-            "See README 'Data' to add CIFAR-10.",
+            f"{preferred} is not available here; running on Fashion-MNIST (real data) instead. "
+            f"See README 'Data' to add {preferred}.",
             flush=True,
         )
         return "fashion_mnist"

@@ -200,6 +200,7 @@ def fit(
         """Totals over the whole run, including the part before a resume."""
         compilations, compile_time, wall_time = prior_totals
         history.num_compilations = compilations + train_step.num_compilations
+        history.step_memory_mib = max(history.step_memory_mib, train_step.memory_bytes / 2**20)
         history.compile_time_s = compile_time + train_step.compile_time_s + eval_step.compile_time_s
         history.wall_time_s = wall_time + time.perf_counter() - run_start
 

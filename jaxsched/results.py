@@ -43,6 +43,8 @@ class History:
     diverged_at_step: 0-based index of the first non-finite loss, else None.
     compile_time_s: seconds spent compiling train/eval steps (included in the epoch times).
     num_compilations: train-step executables compiled (one per distinct micro-batch shape).
+    step_memory_mib: the train step's memory footprint by XLA's memory analysis (MiB, the
+      largest over its compiled shapes): state, batch, outputs and temporaries.
     best_epoch: with fit(restore_best=...), the 1-based epoch whose weights were returned.
     wall_time_s: seconds for the whole run.
     """
@@ -69,6 +71,7 @@ class History:
     diverged_at_step: int | None = None
     compile_time_s: float = 0.0
     num_compilations: int = 0
+    step_memory_mib: float = 0.0
     best_epoch: int | None = None
     wall_time_s: float = 0.0
 

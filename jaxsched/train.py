@@ -146,13 +146,30 @@ class CompiledStep:
     number of compilations and the seconds they took are counted so that tests and benchmarks
     can assert that, e.g., a batch-size schedule with three sizes compiled exactly three times.
     `donate_state` lets XLA reuse the state's buffers for the new state (the caller must not
-    use the old state afterwards).
+    use the old state afterwards). `memory_bytes` is the largest footprint of the compiled
+    executables by XLA's memory analysis (state, batch, outputs and temporaries).
     """
 
     def __init__(self, fn: Callable, *, donate_state: bool = False):
         self._jitted = jax.jit(fn, donate_argnums=(0,) if donate_state else ())
         self._executables: dict[tuple, Any] = {}
         self.compile_time_s = 0.0
+        self.memory_bytes = 0
+
+    @staticmethod
+    def _footprint(executable: Any) -> int:
+        """Bytes an executable needs: arguments + outputs + temporaries, less donated
+        (aliased) buffers, from XLA's memory analysis; 0 where the backend has none."""
+        try:
+            m = executable.memory_analysis()
+            return int(
+                m.argument_size_in_bytes
+                + m.output_size_in_bytes
+                + m.temp_size_in_bytes
+                - m.alias_size_in_bytes
+            )
+        except (AttributeError, NotImplementedError, jax.errors.JaxRuntimeError):
+            return 0
 
     @property
     def num_compilations(self) -> int:
@@ -166,4 +183,5 @@ class CompiledStep:
             executable = self._jitted.lower(state, *batch).compile()
             self.compile_time_s += time.perf_counter() - start
             self._executables[key] = executable
+            self.memory_bytes = max(self.memory_bytes, self._footprint(executable))
         return executable(state, *batch)

@@ -83,12 +83,14 @@ class ResidualBlock(nn.Module):
       shortcut: "A" (zero-padded identity) or "B" (1x1 convolution) where the shape changes;
         the identity otherwise.
       kernel_init: initializer of the convolution kernels (biases start at zero).
+      bn_momentum: decay of the BatchNorm running averages (Keras's 0.99 by default).
     """
 
     features: int
     stride: int = 1
     shortcut: Shortcut = "B"
     kernel_init: Callable = HE_NORMAL
+    bn_momentum: float = KERAS_BN_MOMENTUM
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -103,7 +105,7 @@ class ResidualBlock(nn.Module):
         )
         batchnorm = lambda name: nn.BatchNorm(  # noqa: E731
             use_running_average=not train,
-            momentum=KERAS_BN_MOMENTUM,
+            momentum=self.bn_momentum,
             epsilon=KERAS_BN_EPSILON,
             name=name,
         )
@@ -126,12 +128,16 @@ class ResNetV1(nn.Module):
       shortcut: "B" (default): 1x1 stride-2 convolution where the shape changes, Keras's
         `resnet_v1`; "A": parameter-free zero-padded identity, He et al.'s CIFAR choice.
       kernel_init: initializer of every kernel (biases start at zero); Keras's he_normal.
+      bn_momentum: decay of the BatchNorm running averages used at evaluation. Keras's 0.99
+        (the default) leaves 0.99**n of the initial statistics after n updates, so runs of a
+        few hundred updates evaluate badly; PyTorch's default corresponds to 0.9.
     """
 
     depth: int = 44
     num_classes: int = 10
     shortcut: Shortcut = "B"
     kernel_init: Callable = HE_NORMAL
+    bn_momentum: float = KERAS_BN_MOMENTUM
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -147,8 +153,10 @@ class ResNetV1(nn.Module):
 
         x = x.astype(jnp.float32)
         x = nn.Conv(STAGE_FEATURES[0], (3, 3), padding="SAME", kernel_init=self.kernel_init)(x)
+        if not 0.0 <= self.bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
         x = nn.BatchNorm(
-            use_running_average=not train, momentum=KERAS_BN_MOMENTUM, epsilon=KERAS_BN_EPSILON
+            use_running_average=not train, momentum=self.bn_momentum, epsilon=KERAS_BN_EPSILON
         )(x)
         x = nn.relu(x)
         for stage, features in enumerate(STAGE_FEATURES):
@@ -158,6 +166,7 @@ class ResNetV1(nn.Module):
                     stride=2 if stage > 0 and block == 0 else 1,
                     shortcut=self.shortcut,
                     kernel_init=self.kernel_init,
+                    bn_momentum=self.bn_momentum,
                     name=f"stage{stage + 1}_block{block + 1}",
                 )(x, train=train)
         x = jnp.mean(x, axis=(1, 2))
