@@ -51,3 +51,11 @@ def test_recipes():
     assert float(hp["momentum"]) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="recipe"):
         batch_augmentation.run(dataclasses.replace(SMOKE, recipe="lamb"), "unused")
+
+
+def test_step_memory_grows_with_the_copies_and_is_recorded(tmp_path):
+    doc = batch_augmentation.run(dataclasses.replace(TINY, copies=(1, 4)), tmp_path, quiet=True)
+    memory = {r["key"]: r["final"]["step_memory_mib"] for r in doc["runs"]}
+    assert memory["baseline"] > 0
+    # 4x the activations of M=1 in the same step: well over twice its footprint.
+    assert memory["M=4"] > 2 * memory["M=1"]

@@ -1,0 +1,44 @@
+"""BatchNorm vs dropout on LeNet-5: configurations."""
+
+import dataclasses
+
+# variant -> (preprocessing, LeNet5 input_norm, hidden_batchnorm, dropout on).
+VARIANTS: dict[str, tuple[str, str, bool, bool]] = {
+    "standardize+bn": ("standardize", "none", True, False),
+    "input_bn+bn": ("scale", "batchnorm", True, False),
+    "dropout": ("standardize", "none", False, True),
+    "bn+dropout": ("standardize", "none", True, True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """LeNet-5, SGD (no momentum), the course's four normalization / regularization variants.
+
+    dataset: "auto" uses MNIST (the seeds' dataset) where it can be loaded, else Fashion-MNIST
+      (real data), recorded in results.json; or a name.
+    variants: keys of VARIANTS. "standardize+bn": inputs standardized with the training set's
+      mean and std, BatchNorm after each hidden activation. "input_bn+bn": inputs scaled to
+      [0, 1] and normalized by a BatchNorm layer, plus hidden BatchNorm. "dropout": no
+      BatchNorm, standardized inputs, dropout `input_dropout` on the input and `hidden_dropout`
+      after each hidden layer. "bn+dropout": hidden BatchNorm and the same dropout together.
+    learning_rate / batch_size / epochs: the course's SGD 0.01, batch 128, 10 epochs.
+    train_examples / test_examples: None for the whole split, else a seeded random subset.
+    """
+
+    dataset: str = "auto"
+    data_dir: str | None = None
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    learning_rate: float = 0.01
+    batch_size: int = 128
+    epochs: int = 10
+    input_dropout: float = 0.2
+    hidden_dropout: float = 0.5
+    seed: int = 0
+    train_examples: int | None = None
+    test_examples: int | None = None
+    divergence_loss: float = 100.0
+
+
+DEFAULT = Config()
+SMOKE = dataclasses.replace(DEFAULT, epochs=2, train_examples=512, test_examples=256)
