@@ -309,3 +309,159 @@ def before_after(before: np.ndarray, after: np.ndarray, title: str = "") -> plt.
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _violin_stats(values: Any) -> dict[str, Any]:
+    """matplotlib `Axes.violin` stats of raw samples or of a precomputed density (below)."""
+    from jaxsched.stats import density, summarize
+
+    if isinstance(values, Mapping):
+        coords = np.asarray(values["coords"], dtype=float)
+        dens = np.asarray(values["density"], dtype=float)
+        weights = dens / dens.sum() if dens.sum() > 0 else np.full(len(dens), 1 / len(dens))
+        cdf = np.cumsum(weights)
+        out = {
+            "mean": float(coords @ weights),
+            "median": float(coords[min(np.searchsorted(cdf, 0.5), len(coords) - 1)]),
+            "min": float(coords[0]),
+            "max": float(coords[-1]),
+        }
+        out.update({k: values[k] for k in ("mean", "median", "min", "max") if k in values})
+        return {**out, "coords": coords, "vals": dens}
+    v = np.asarray(values, dtype=float).ravel()
+    d, s = density(v), summarize(v)
+    return {
+        "coords": np.asarray(d["coords"]),
+        "vals": np.asarray(d["density"]),
+        **{k: s[k] for k in ("mean", "median", "min", "max")},
+    }
+
+
+def violins(
+    panels: Mapping[str, Mapping[str, Any]],
+    *,
+    ylabel: str = "",
+    title: str = "",
+    ncols: int | None = None,
+    sharey: bool = False,
+) -> plt.Figure:
+    """Violin plots: a panel per entry of `panels` ({panel title: {violin label: values}}), its
+    violins left to right in the mapping's order, each scaled to the same maximum width.
+
+    values: raw samples (a sequence of numbers; drawn as a Gaussian KDE, Scott's bandwidth), or
+      a precomputed density {"coords", "density"} (stats.density) with optional "mean",
+      "median", "min", "max" (else taken from the density). The mean is a black bar, the
+      median a white dot, the extremes the whiskers' ends.
+    sharey: one y range for all panels (else each panel its own).
+    """
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
+    width = max(len(v) for v in panels.values())
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(max(3.0, 0.45 * width + 1.2) * ncols, 3.8 * nrows),
+        sharey=sharey,
+        squeeze=False,
+    )
+    for ax, (panel, violins_) in zip(axes.flat, panels.items(), strict=False):
+        stats = [_violin_stats(v) for v in violins_.values()]
+        positions = np.arange(1, len(stats) + 1)
+        parts = ax.violin(stats, positions, widths=0.8, showextrema=True)
+        for body in parts["bodies"]:
+            body.set_alpha(0.6)
+        for name in ("cmins", "cmaxes", "cbars"):
+            parts[name].set_linewidth(0.8)
+        ax.hlines([s["mean"] for s in stats], positions - 0.25, positions + 0.25, color="k", lw=1.5)
+        ax.scatter(positions, [s["median"] for s in stats], s=12, c="w", edgecolors="k", zorder=3)
+        ax.set_xticks(positions, list(violins_), fontsize=8)
+        ax.set_title(panel, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def proportions(
+    values: Mapping[str, Mapping[str, float]], ylabel: str, title: str = ""
+) -> plt.Figure:
+    """A bar per labelled proportion {"value", "lo", "hi"} with its interval as error bars."""
+    labels = list(values)
+    p = np.array([values[k]["value"] for k in labels])
+    lo = np.array([values[k]["lo"] for k in labels])
+    hi = np.array([values[k]["hi"] for k in labels])
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(labels) + 2), 4.2))
+    x = np.arange(len(labels))
+    ax.bar(x, p, color="C0", alpha=0.7)
+    ax.errorbar(x, p, yerr=[p - lo, hi - p], fmt="none", ecolor="k", capsize=6, lw=1.2)
+    for xi, pi, hi_ in zip(x, p, hi, strict=True):
+        ax.annotate(f"{pi:.3f}", (xi, hi_), xytext=(0, 4), textcoords="offset points", ha="center")
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, min(1.12, max(hi.max() * 1.2, 0.05)))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def histograms(
+    named: Mapping[str, Sequence[float]],
+    xlabel: str,
+    *,
+    bins: int = 60,
+    vline: float | None = None,
+    vline_label: str = "",
+    title: str = "",
+    logy: bool = False,
+) -> plt.Figure:
+    """Step histograms of each labelled sample on shared bins (NaN dropped), with an optional
+    vertical line; logy draws the counts on a log scale."""
+    arrays = {k: _finite(v) for k, v in named.items()}
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()])
+    edges = np.histogram_bin_edges(finite, bins=bins)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, a in arrays.items():
+        ax.hist(a[np.isfinite(a)], bins=edges, histtype="step", lw=1.3, label=label)
+    if vline is not None:
+        ax.axvline(vline, color="k", linestyle="--", lw=1, label=vline_label or None)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def line_panels(
+    panels: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    x: Sequence[float],
+    xticklabels: Sequence[str] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logy: bool = False,
+) -> plt.Figure:
+    """A panel per entry of `panels` ({panel title: {line label: y values at `x`}})."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, (panel, lines) in zip(axes[0], panels.items(), strict=True):
+        for label, y in lines.items():
+            ax.plot(x, _finite(y), marker="o", ms=3, lw=1.2, label=label)
+        if xticklabels is not None:
+            ax.set_xticks(list(x), list(xticklabels))
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(panel)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

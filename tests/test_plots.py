@@ -22,3 +22,21 @@ def test_step_curves_skip_non_finite_values_and_label_runs():
     (line,) = fig.axes[0].get_lines()
     np.testing.assert_allclose(line.get_ydata(), [2.0, 1.0])
     assert fig.axes[0].get_legend().get_texts()[0].get_text() == "a (diverged)"
+
+
+def test_violins_draw_raw_samples_and_precomputed_densities(tmp_path):
+    from jaxsched import stats
+
+    rng = np.random.default_rng(0)
+    gamma = rng.normal(1.0, 0.1, 64)  # e.g. one BatchNorm layer's scales
+    panels = {
+        "raw": {"a": gamma, "b": rng.normal(0, 2, 500)},
+        "precomputed": {"c": {**stats.density(gamma), "mean": 7.0}},
+    }
+    fig = plots.violins(panels, ylabel="value", title="t")
+    raw, pre = fig.axes[:2]
+    assert [t.get_text() for t in raw.get_xticklabels()] == ["a", "b"]
+    assert raw.get_title() == "raw" and len(raw.collections) >= 2  # bodies, whiskers, medians
+    segments = [s for c in pre.collections if hasattr(c, "get_segments") for s in c.get_segments()]
+    assert any(np.allclose(s[:, 1], 7.0) for s in segments)  # the given mean is drawn
+    assert plots.save(fig, tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"

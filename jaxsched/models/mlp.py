@@ -21,6 +21,12 @@ class MLP(nn.Module):
       activation: elementwise non-linearity of the hidden layers.
       kernel_init: initializer of every kernel (biases start at zero).
       input_dropout / hidden_dropout: dropout rates in [0, 1).
+      input_linear: the first hidden layer has no activation (the course's initialization
+        experiment: 784 -> Dense 100 linear -> activated Dense layers).
+
+    Each hidden layer's output (after its activation, before dropout) is sown into the
+    "intermediates" collection as "hidden" (a tuple, first layer first): read it with
+    `apply(..., mutable=["intermediates"])`.
     """
 
     hidden: Sequence[int] = (1000, 1000)
@@ -29,6 +35,7 @@ class MLP(nn.Module):
     kernel_init: Callable = HE_NORMAL
     input_dropout: float = 0.0
     hidden_dropout: float = 0.0
+    input_linear: bool = False
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -41,7 +48,10 @@ class MLP(nn.Module):
                 raise ValueError(f"{name} must be in [0, 1), got {rate}")
         x = x.reshape((x.shape[0], -1)).astype(jnp.float32)
         x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
-        for width in self.hidden:
-            x = self.activation(nn.Dense(width, kernel_init=self.kernel_init)(x))
+        for i, width in enumerate(self.hidden):
+            x = nn.Dense(width, kernel_init=self.kernel_init)(x)
+            if not (self.input_linear and i == 0):
+                x = self.activation(x)
+            self.sow("intermediates", "hidden", x)
             x = nn.Dropout(self.hidden_dropout, deterministic=not train)(x)
         return nn.Dense(self.num_classes, kernel_init=self.kernel_init)(x)
