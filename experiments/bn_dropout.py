@@ -130,10 +130,7 @@ def run(
     if not quiet:
         print(f"\nLeNet-5 on {dataset}, {config.epochs} epochs\n{table}")
     labelled = [{**r, "label": r["variant"]} for r in doc["runs"]]
-    plots.save(
-        plots.epoch_curves(labelled),
-        recorder.workdir / "accuracy.png",
-    )
+    plots.save(plots.epoch_curves(labelled, eval_name="test"), recorder.workdir / "accuracy.png")
     bn_runs = [r for r in doc["runs"] if r["batchnorm"]]
     if bn_runs:
         plots.save(

@@ -105,18 +105,21 @@ def step_curves(
     return fig
 
 
-def epoch_curves(runs: Sequence[Mapping[str, Any]], x: str = "epoch") -> plt.Figure:
+def epoch_curves(
+    runs: Sequence[Mapping[str, Any]], x: str = "epoch", eval_name: str = "validation"
+) -> plt.Figure:
     """Train and validation loss and accuracy per epoch, every run on the same four panels.
 
     x: "epoch", or "updates" to place each epoch's values at the updates made by its end
     (runs with different batch sizes make different numbers of updates per epoch).
+    eval_name: what the per-epoch evaluation set is, for the titles ("test" when it is one).
     """
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     panels = (
         ("train_loss", "training loss"),
-        ("val_loss", "validation loss"),
+        ("val_loss", f"{eval_name} loss"),
         ("train_accuracy", "training accuracy"),
-        ("val_accuracy", "validation accuracy"),
+        ("val_accuracy", f"{eval_name} accuracy"),
     )
     for ax, (key, title) in zip(axes.flat, panels, strict=True):
         for run in runs:
