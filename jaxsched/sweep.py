@@ -1,0 +1,520 @@
+"""Training a grid of models at once: `fit_grid` over learning rates, seeds or other scalars.
+
+K members differ only by their injected optimizer hyper-parameters (e.g. "learning_rate",
+"momentum") and their initialization seed; every member sees the same shuffled batches. The K
+TrainStates (parameters, BatchNorm statistics, optimizer state, dropout key) are stacked along a
+leading axis and trained by one of two strategies, which give the same numbers up to float
+rounding:
+
+  "vmap"        one compiled program steps all K members per batch: `jit(vmap(step))`, the
+                stacked state donated. One dispatch per batch, so it suits accelerators; on a
+                CPU it can lose: vmapped convolutions become grouped convolutions, which XLA's
+                CPU backend runs slowly, and K dense nets' weights may not fit in cache (on a
+                shared 2-core CPU, 11 members: LeNet-5 ~5x, MLP 1000-1000 ~3x slower than
+                "sequential").
+  "sequential"  the plain jitted step, once per member on each batch (the batch is gathered
+                and transferred once).
+  "auto"        compiles both, times a few warm steps of each on the first batch (compilation
+                excluded) and trains with the faster; the seconds per grid step of each are in
+                `GridResult.timings`.
+
+A member whose batch loss becomes NaN/inf (or exceeds `max_loss`) is frozen on the device from
+that update on (`jnp.where(ok, new, old)` per member: the update that met the bad loss is not
+applied and no later one is), so its NaNs stay its own; its History ends there with status
+"diverged", exactly as `loop.fit` records it. The data order is `loop.fit`'s: with
+`data_seed=s` and seed s, a member reproduces `loop.fit(..., seed=s)`.
+"""
+
+import dataclasses
+import functools
+import math
+import numbers
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxsched import batching, data, loop, train
+from jaxsched.results import DIVERGED, History
+
+STRATEGIES = ("auto", "vmap", "sequential")
+_STEP_KEYS = ("loss", "accuracy", "learning_rate", "alive")
+_EVAL_KEYS = ("loss_sum", "correct", "count")
+
+# carry = (TrainState, alive bool[]); grid_step(carry, images, labels) -> (carry, metrics)
+Carry = tuple[train.TrainState, jax.Array]
+
+
+@dataclasses.dataclass
+class GridResult:
+    """What `fit_grid` produced.
+
+    members: per member, {"seed": int, <hyper-parameter>: float, ...}.
+    state: the final TrainStates stacked along a leading axis of size K (a diverged member's
+      is its state when its loss first became non-finite / above max_loss).
+    histories: per member, a History as `loop.fit` writes it; the grid-wide totals
+      (compile_time_s, num_compilations, wall_time_s, the per-epoch train_time_s /
+      eval_time_s, and step_memory_mib: the compiled step's footprint, all K members under
+      "vmap", one under "sequential") are the whole grid's, shared by every member.
+    strategy: "vmap" or "sequential", the one that trained.
+    timings: with strategy="auto", seconds per grid step (all K members, one update) of
+      {"vmap", "sequential"}, the minimum over the probe steps; else {}.
+    num_compilations: train-step executables of the strategy used (one per batch shape).
+    compile_time_s: seconds compiling every executable (the probe's discarded one included).
+    wall_time_s: seconds for the whole call.
+    """
+
+    members: list[dict[str, float]]
+    state: train.TrainState
+    histories: list[History]
+    strategy: str
+    timings: dict[str, float]
+    num_compilations: int
+    compile_time_s: float
+    wall_time_s: float
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def member_state(self, i: int) -> train.TrainState:
+        """Member i's TrainState (leading axis indexed away)."""
+        return jax.tree.map(lambda x: x[i], self.state)
+
+    @property
+    def diverged(self) -> list[bool]:
+        return [h.status == DIVERGED for h in self.histories]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the state, as plain Python (for `results.write_json_atomic`)."""
+        return {
+            "members": self.members,
+            "strategy": self.strategy,
+            "timings": self.timings,
+            "num_compilations": self.num_compilations,
+            "compile_time_s": self.compile_time_s,
+            "wall_time_s": self.wall_time_s,
+            "histories": [h.to_dict() for h in self.histories],
+        }
+
+
+def members(
+    hyperparams: Mapping[str, Sequence[float] | float] | None = None,
+    seeds: Sequence[int] | int = 0,
+) -> list[dict[str, float]]:
+    """The grid's members: `seeds` and every `hyperparams` list broadcast together (zipped).
+
+    Each list has length K or 1 (a scalar counts as length 1): 11 learning rates with one seed
+    is 11 members, 5 seeds with one learning rate is 5. (Build a Cartesian grid with
+    itertools.product first.) Returns K dicts {"seed": int, name: float, ...}.
+    """
+    axes: dict[str, list] = {"seeds": _as_list(seeds)}
+    for name, values in (hyperparams or {}).items():
+        if not isinstance(name, str) or name == "seed":
+            raise ValueError(f"hyperparams keys must be hyper-parameter names, got {name!r}")
+        axes[f"hyperparams[{name!r}]"] = _as_list(values)
+    for where, values in axes.items():
+        if not values:
+            raise ValueError(f"{where} is empty: the grid needs at least one member")
+    lengths = {len(v) for v in axes.values()} - {1}
+    if len(lengths) > 1:
+        sizes = {where: len(v) for where, v in axes.items()}
+        raise ValueError(f"hyperparams and seeds must have length K or 1, got {sizes}")
+    k = lengths.pop() if lengths else 1
+    for s in axes["seeds"]:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool):
+            raise ValueError(f"seeds must be ints, got {s!r}")
+    for where, values in axes.items():
+        if where != "seeds" and not all(_is_number(v) for v in values):
+            raise ValueError(f"{where} must hold numbers, got {values!r}")
+    names = ["seed", *(hyperparams or {})]
+    columns = [v * k if len(v) == 1 else v for v in axes.values()]
+    return [
+        {
+            n: (int(c[i]) if n == "seed" else float(c[i]))
+            for n, c in zip(names, columns, strict=True)
+        }
+        for i in range(k)
+    ]
+
+
+def set_hyperparams(opt_state: optax.OptState, values: Mapping[str, Any]) -> optax.OptState:
+    """Replaces injected hyper-parameters (optax.inject_hyperparams) in `opt_state`.
+
+    Every injected state holding a name gets it (`optimizers.make` with weight decay holds
+    "learning_rate" twice: the optimizer's and the decoupled decay's), cast to the stored dtype.
+    Values may be batched (e.g. float[K] for a stacked state). Raises ValueError naming the
+    hyper-parameter when no injected state holds it, or when it is a schedule there (a schedule
+    overwrites the stored value at every update).
+    """
+    injected = [n for n in jax.tree.leaves(opt_state, is_leaf=_is_injected) if _is_injected(n)]
+    held = {name for n in injected for name in n.hyperparams}
+    scheduled = {name for n in injected for name in getattr(n, "hyperparams_states", {})}
+    if missing := sorted(set(values) - held):
+        raise ValueError(
+            f"hyperparams {missing} not injected in the optimizer state (injected: "
+            f"{sorted(held)}); build the optimizer with jaxsched.optimizers.make or "
+            "optax.inject_hyperparams, giving the hyper-parameter a number"
+        )
+    if bad := sorted(set(values) & scheduled):
+        raise ValueError(
+            f"hyperparams {bad} are schedules in the optimizer; build it with a constant value "
+            "to set them per member"
+        )
+
+    def replace(node: Any) -> Any:
+        if not _is_injected(node):
+            return node
+        new = {
+            k: jnp.asarray(v, getattr(node.hyperparams[k], "dtype", None))
+            for k, v in values.items()
+            if k in node.hyperparams
+        }
+        return node._replace(hyperparams={**node.hyperparams, **new})
+
+    return jax.tree.map(replace, opt_state, is_leaf=_is_injected)
+
+
+def init_grid(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    grid: Sequence[Mapping[str, float]],
+    sample_images: jax.Array,
+) -> train.TrainState:
+    """K TrainStates stacked on a leading axis: member i initialized from key(grid[i]["seed"])
+    exactly as `train.init_train_state`, with its hyper-parameters set in its opt_state."""
+    names = [n for n in grid[0] if n != "seed"]
+    # Eagerly, as loop.fit does: XLA compiles the random initializers slowly, and eager
+    # dispatch reuses their per-primitive executables across calls.
+    state = _stack(
+        [train.init_train_state(model, tx, jax.random.key(m["seed"]), sample_images) for m in grid]
+    )
+    if not names:
+        return state
+    values = {n: np.asarray([m[n] for m in grid], np.float32) for n in names}
+    return state._replace(opt_state=set_hyperparams(state.opt_state, values))
+
+
+def make_grid_step(
+    step: Callable[[train.TrainState, jax.Array, jax.Array], tuple[train.TrainState, dict]],
+    max_loss: float = math.inf,
+) -> Callable[[Carry, jax.Array, jax.Array], tuple[Carry, dict]]:
+    """Wraps a train step for one member: `grid_step((state, alive), images, labels)`.
+
+    The update is kept only while the member is alive and the batch loss is finite and
+    <= max_loss; otherwise the old state is kept and alive becomes False for good. Metrics
+    gain "alive" (bool[], after this update). Vmap it over (state, alive) for a grid.
+    """
+
+    def grid_step(carry: Carry, images: jax.Array, labels: jax.Array):
+        state, alive = carry
+        new, metrics = step(state, images, labels)
+        loss = metrics["loss"]
+        ok = alive & jnp.isfinite(loss) & (loss <= max_loss)
+        new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
+        return (new, ok), {**metrics, "alive": ok}
+
+    return grid_step
+
+
+class _Vmap:
+    """All members in one program; the stacked carry is donated."""
+
+    name = "vmap"
+
+    def __init__(self, grid_step: Callable, eval_step: Callable, carry: Carry):
+        self.train = train.CompiledStep(jax.vmap(grid_step, (0, None, None)), donate_state=True)
+        self.eval = train.CompiledStep(jax.vmap(eval_step, (0, None, None, None)))
+        self.carry = carry
+
+    def step(self, images, labels) -> dict[str, jax.Array]:
+        self.carry, metrics = self.train(self.carry, images, labels)
+        return metrics
+
+    def evaluate(self, images, labels, mask) -> dict[str, jax.Array]:
+        return self.eval(self.carry[0], images, labels, mask)
+
+    def stop(self, i: int) -> None:
+        """Member i is frozen on the device already; nothing to save by skipping it."""
+
+    def time_step(self, images, labels, steps: int) -> float:
+        carry = _copy(self.carry)
+        times = []
+        for _ in range(steps + 1):  # the first call compiles / warms up
+            start = time.perf_counter()
+            carry, _ = jax.block_until_ready(self.train(carry, images, labels))
+            times.append(time.perf_counter() - start)
+        return min(times[1:])
+
+    @property
+    def state(self) -> train.TrainState:
+        return self.carry[0]
+
+
+class _Sequential:
+    """Each live member through the plain jitted step in turn; diverged ones are skipped."""
+
+    name = "sequential"
+
+    def __init__(self, grid_step: Callable, eval_step: Callable, carry: Carry):
+        self.train = train.CompiledStep(grid_step, donate_state=True)
+        self.eval = train.CompiledStep(eval_step)
+        k = carry[1].shape[0]
+        self.carries = _unstack(carry, k)
+        self.active = [True] * k
+
+    def step(self, images, labels) -> list[dict | None]:
+        images, labels = jax.device_put(images), jax.device_put(labels)
+        out = []
+        for i, carry in enumerate(self.carries):
+            metrics = None
+            if self.active[i]:
+                self.carries[i], metrics = self.train(carry, images, labels)
+            out.append(metrics)
+        return out
+
+    def evaluate(self, images, labels, mask) -> list[dict | None]:
+        images, labels = jax.device_put(images), jax.device_put(labels)
+        return [
+            self.eval(c[0], images, labels, mask) if on else None
+            for c, on in zip(self.carries, self.active, strict=True)
+        ]
+
+    def stop(self, i: int) -> None:
+        self.active[i] = False
+
+    def time_step(self, images, labels, steps: int) -> float:
+        images, labels = jax.device_put(images), jax.device_put(labels)
+        carries = _copy(self.carries)
+        times = []
+        for _ in range(steps + 1):
+            start = time.perf_counter()
+            carries = [self.train(c, images, labels)[0] for c in carries]
+            jax.block_until_ready(carries)
+            times.append(time.perf_counter() - start)
+        return min(times[1:])
+
+    @property
+    def state(self) -> train.TrainState:
+        return _stack([c[0] for c in self.carries])
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _unstack(tree: Any, k: int) -> list:
+    """A tree of [K, ...] leaves -> K trees (one compilation, not one per leaf)."""
+    return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(k)]
+
+
+@jax.jit
+def _copy(tree: Any) -> Any:
+    """Fresh buffers for a tree (the probe steps donate them)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+@jax.jit
+def _stack(trees: list) -> Any:
+    """K trees -> one tree of [K, ...] leaves."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _per_member(fetched: Any, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Host metrics of one grid call as float64[K] per key (NaN for skipped members)."""
+    if isinstance(fetched, Mapping):  # vmap: a dict of [K] arrays
+        return {key: np.asarray(fetched[key], np.float64) for key in keys}
+    return {
+        key: np.array([math.nan if m is None else float(m[key]) for m in fetched]) for key in keys
+    }
+
+
+def _evaluate(runner, dataset: data.Dataset, batch_size: int) -> tuple:
+    """Mean loss and accuracy float64[K] over all of `dataset` (BatchNorm in inference mode)."""
+    n = len(dataset.images)
+    sums = [
+        runner.evaluate(dataset.images[idx], dataset.labels[idx], mask)
+        for idx, mask in loop.eval_batches(n, min(batch_size, n))
+    ]
+    rows = [_per_member(s, _EVAL_KEYS) for s in jax.device_get(sums)]
+    totals = {key: np.sum([r[key] for r in rows], axis=0) for key in _EVAL_KEYS}
+    return totals["loss_sum"] / totals["count"], totals["correct"] / totals["count"]
+
+
+def fit_grid(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    train_data: data.Dataset,
+    *,
+    epochs: int,
+    batch_size: batching.BatchSize,
+    hyperparams: Mapping[str, Sequence[float] | float] | None = None,
+    seeds: Sequence[int] | int = 0,
+    data_seed: int = 0,
+    batch_size_unit: str = "update",
+    eval_data: data.Dataset | None = None,
+    eval_batch_size: int = 1000,
+    strategy: str = "auto",
+    augment: train.AugmentFn | None = None,
+    batch_augment: train.BatchAugmentFn | None = None,
+    regularizer: train.RegularizerFn | None = None,
+    max_steps: int | None = None,
+    max_loss: float = math.inf,
+    sync_every: int = 100,
+    probe_steps: int = 3,
+) -> GridResult:
+    """Trains the grid's K members (`members(hyperparams, seeds)`) on the same batches.
+
+    Args:
+      model, tx: as for `loop.fit`. Hyper-parameters named in `hyperparams` must be injected
+        numbers in tx's state (`optimizers.make` injects "learning_rate" and, where given,
+        "momentum", "b1", "weight_decay", ...): the value tx was built with is replaced.
+      train_data: images float32[N, H, W, C] (preprocessed), labels int[N].
+      epochs, batch_size, batch_size_unit, max_steps: as `loop.fit` (strategy "shapes": one
+        executable per distinct batch size).
+      hyperparams: name -> K values (or one); seeds: K init seeds (or one).
+      data_seed: the shuffling seed, `loop.fit`'s order for seed=data_seed.
+      eval_data: evaluated per member after every epoch when given.
+      strategy: "auto", "vmap" or "sequential" (module docstring).
+      augment, batch_augment, regularizer: as `loop.fit`, the same for every member.
+      max_loss: a batch loss above it (or NaN/inf) freezes the member as diverged.
+      sync_every: updates between host fetches of the [K] metrics (no per-step host sync).
+      probe_steps: timed warm steps per strategy for "auto".
+
+    Returns:
+      A GridResult; member i's history matches `loop.fit`'s for its hyper-parameters.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    if probe_steps < 1:
+        raise ValueError(f"probe_steps must be >= 1, got {probe_steps}")
+    grid = members(hyperparams, seeds)
+    k, n = len(grid), len(train_data.images)
+    plan = batching.plan(
+        n, batch_size, epochs=epochs, unit=batch_size_unit, max_steps=max_steps, strategy="shapes"
+    )
+    if not isinstance(data_seed, numbers.Integral) or data_seed < 0:
+        raise ValueError(f"data_seed must be an int >= 0, got {data_seed!r}")
+    sample = train_data.images[:1]
+    init = functools.partial(model.init, train=False)
+    variables = jax.eval_shape(init, jax.random.key(0), sample)
+    opt_state = jax.eval_shape(tx.init, variables["params"])
+    first_values = {name: v for name, v in grid[0].items() if name != "seed"}
+    set_hyperparams(opt_state, first_values)  # checks the names before anything compiles
+
+    run_start = time.perf_counter()
+    carry = (init_grid(model, tx, grid, sample), jax.device_put(np.ones(k, bool)))
+    grid_step = make_grid_step(
+        train.make_train_step(model, tx, augment, regularizer, batch_augment), max_loss
+    )
+    eval_step = train.make_eval_step(model)
+    timings: dict[str, float] = {}
+    if strategy == "auto" and k == 1:
+        strategy = "sequential"
+    if strategy == "auto":
+        first = data.epoch_permutation(n, seed=data_seed, epoch=0)[: plan.sizes[0][0]]
+        batch = (train_data.images[first], train_data.labels[first])
+        runners = [cls(grid_step, eval_step, carry) for cls in (_Vmap, _Sequential)]
+        timings = {r.name: r.time_step(*batch, probe_steps) for r in runners}
+        runner, other = sorted(runners, key=lambda r: timings[r.name])
+        probe_compile_time = other.train.compile_time_s
+        del runners, other  # frees the discarded strategy's copies of the states
+    else:
+        runner = (_Vmap if strategy == "vmap" else _Sequential)(grid_step, eval_step, carry)
+        probe_compile_time = 0.0
+    del carry
+
+    histories = [History() for _ in grid]
+    alive = np.ones(k, bool)
+
+    def drain(pending: list) -> None:
+        """Appends pending device metrics to the live members' histories."""
+        fetched = jax.device_get([m for m, _ in pending])
+        for metrics, (_, size) in zip(fetched, pending, strict=True):
+            rows = _per_member(metrics, _STEP_KEYS)
+            for i in np.flatnonzero(alive):
+                steps = histories[i].steps
+                for key in ("loss", "accuracy", "learning_rate"):
+                    steps[key].append(float(rows[key][i]))
+                steps["batch_size"].append(int(size))
+                if not rows["alive"][i]:
+                    histories[i].status = DIVERGED
+                    histories[i].diverged_at_step = len(steps["loss"]) - 1
+                    alive[i] = False
+                    runner.stop(int(i))
+        pending.clear()
+
+    update = 0
+    for epoch, sizes in enumerate(plan.sizes):
+        epoch_start, first_update = time.perf_counter(), update
+        perm = data.epoch_permutation(n, seed=data_seed, epoch=epoch)
+        offset, pending = 0, []
+        for size in sizes:
+            idx = perm[offset : offset + size]
+            offset, update = offset + size, update + 1
+            pending.append((runner.step(train_data.images[idx], train_data.labels[idx]), size))
+            if len(pending) >= sync_every:
+                drain(pending)
+                if not alive.any():
+                    break
+        drain(pending)
+        if not alive.any() or (plan.truncated and epoch == len(plan.sizes) - 1):
+            break
+        train_time = time.perf_counter() - epoch_start
+        eval_start = time.perf_counter()
+        val = None if eval_data is None else _evaluate(runner, eval_data, eval_batch_size)
+        eval_time = time.perf_counter() - eval_start
+        for i in np.flatnonzero(alive):
+            _record_epoch(histories[i], epoch, first_update, train_time, eval_time)
+            if val is not None:
+                histories[i].epochs["val_loss"].append(float(val[0][i]))
+                histories[i].epochs["val_accuracy"].append(float(val[1][i]))
+
+    compile_time = runner.train.compile_time_s + runner.eval.compile_time_s + probe_compile_time
+    state = jax.block_until_ready(runner.state)
+    wall_time = time.perf_counter() - run_start
+    for h in histories:  # status is DONE unless drain() set DIVERGED
+        h.num_compilations = runner.train.num_compilations
+        h.compile_time_s = compile_time
+        h.step_memory_mib = runner.train.memory_bytes / 2**20
+        h.wall_time_s = wall_time
+    return GridResult(
+        members=grid,
+        state=state,
+        histories=histories,
+        strategy=runner.name,
+        timings=timings,
+        num_compilations=runner.train.num_compilations,
+        compile_time_s=compile_time,
+        wall_time_s=wall_time,
+    )
+
+
+def _record_epoch(
+    history: History, epoch: int, first_step: int, train_time: float, eval_time: float
+) -> None:
+    """Epoch means over its updates weighted by batch size, as `loop.fit` records them."""
+    weights = history.steps["batch_size"][first_step:]
+    history.epochs["epoch"].append(epoch + 1)
+    history.epochs["updates"].append(len(history.steps["loss"]))
+    for key in ("loss", "accuracy"):
+        mean = np.average(history.steps[key][first_step:], weights=weights)
+        history.epochs[f"train_{key}"].append(float(mean))
+    history.epochs["train_time_s"].append(train_time)
+    history.epochs["eval_time_s"].append(eval_time)
+
+
+def _is_injected(node: Any) -> bool:
+    """An optax.inject_hyperparams state (a NamedTuple with a `hyperparams` dict)."""
+    return isinstance(getattr(node, "hyperparams", None), dict) and hasattr(node, "_replace")
+
+
+def _as_list(values: Any) -> list:
+    return [values] if np.ndim(values) == 0 else list(values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
