@@ -1,0 +1,23 @@
+"""Benchmarks: jaxsched and its peers side by side, in one process on one machine.
+
+    python -m benchmarks [--smoke] [--only NAME ...] [--peers jaxsched keras torch]
+                         [--repetitions N] [--out runs/benchmarks]
+    python -m benchmarks.<name> [same options]
+
+Benchmarks (one module each, `run(smoke, peers, repetitions) -> rows` and `main()`):
+
+  lenet_epoch    LeNet-5 on Fashion-MNIST, SGD, one epoch at batch 64 and 512: jaxsched
+                 `loop.fit`, Keras `model.fit` (with and without jit_compile), PyTorch's loop
+                 (eager and `torch.compile`)
+  lr_grid        the 11-rate LR range test: `sweep.fit_grid` against 11 `loop.fit` / Keras fits
+  dead_relu      1000 dead-ReLU simulations vmapped against the Keras loop (extrapolated)
+  batch_cycling  a cyclic batch size under the "shapes" and "accumulate" strategies
+  resnet_step    ResNet-44 + cutout batch augmentation, M = 1..16: images/s and XLA memory
+  roofline       NumPy / XLA matmul rates and the LeNet / ResNet steps' fraction of them
+
+Every measurement is repeated (median, min, max of the repetitions after a warm-up); ratios
+divide by the jaxsched baseline of the same measurement. Results go to benchmarks.json (rows
+plus the environment: versions, CPU model, cores, threads, device) and benchmarks.md (the
+table). Peers are the optional `bench` extra (`pip install -e .[bench]`); a missing one gives
+a 'skipped' row, never a crash.
+"""

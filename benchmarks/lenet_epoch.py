@@ -1,0 +1,177 @@
+"""LeNet-5 on the real Fashion-MNIST training split, plain SGD (lr 0.01), one epoch at batch 64
+and at batch 512: seconds per warm epoch, first-epoch seconds (compilation included), images/s.
+
+    python -m benchmarks.lenet_epoch [--smoke] [--peers jaxsched keras torch]
+
+Every repetition builds a fresh model and trains it two epochs: the first epoch is the cold
+measurement (tracing and compilation included), the second the warm one. Before the timed
+repetitions each peer trains one untimed epoch on 4 batches (the process-level warm-up).
+Peers: jaxsched `loop.fit` (drops each epoch's last partial batch); Keras `model.fit` as the
+course wrote it and with `jit_compile=True` (Keras trains the last partial batch too); the
+plain PyTorch loop, eager and under `torch.compile` (drops the partial batch). images/s counts
+the images each peer actually trained on.
+"""
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from benchmarks import common, fixtures
+from benchmarks.peers import keras_tf, pytorch
+from jaxsched import data
+
+NAME = "lenet_epoch"
+BATCH_SIZES = (64, 512)
+WARM, COLD, COMPILE = "epoch (warm)", "first epoch (compile incl.)", "compile"
+
+# fit(images, labels, batch_size, epochs, seed) -> {"epoch_s": [...], "params", ...}
+FitFn = Callable[[Any, Any, int, int, int], dict[str, Any]]
+
+
+def _jaxsched_fit(images, labels, batch_size, epochs, seed):
+    out = fixtures.lenet_fit(data.Dataset(images, labels), batch_size, epochs=epochs, seed=seed)
+    del out["history"]
+    return out
+
+
+def _keras_fit(jit_compile: bool) -> FitFn:
+    def fit(images, labels, batch_size, epochs, seed):
+        out = keras_tf.fit_epochs(
+            images, labels, batch_size, epochs=epochs, jit_compile=jit_compile, seed=seed
+        )
+        return {**out, "images_per_epoch": len(labels)}
+
+    return fit
+
+
+def _torch_fit(compile: bool) -> FitFn:
+    def fit(images, labels, batch_size, epochs, seed):
+        return pytorch.fit_epochs(
+            images, labels, batch_size, epochs=epochs, compile=compile, seed=seed
+        )
+
+    return fit
+
+
+def measure(
+    fit: FitFn, train: data.Dataset, batch_size: int, repetitions: int
+) -> list[dict[str, Any]]:
+    """Per repetition r (seed r) a fresh model trained two epochs; returns the outputs."""
+    warm_n = min(len(train.labels), 4 * batch_size)
+    fit(train.images[:warm_n], train.labels[:warm_n], batch_size, 1, 0)  # warm-up, untimed
+    return [fit(train.images, train.labels, batch_size, 2, r) for r in range(repetitions)]
+
+
+def rows_for(
+    peer: str, variant: str, case: str, outs: Sequence[dict[str, Any]], note: str
+) -> list[dict[str, Any]]:
+    """The warm-epoch, first-epoch (and for jaxsched compile) rows of one peer's outputs."""
+    base = peer == "jaxsched"
+    images = outs[0]["images_per_epoch"]
+    extra = {
+        "params": outs[0]["params"],
+        "final_loss": [o["final_loss"] for o in outs],
+        "images_per_epoch": images,
+        **{
+            k: outs[0][k]
+            for k in ("jit_compile", "num_threads", "num_interop_threads")
+            if k in outs[0]
+        },
+    }
+    cold = [o["epoch_s"][0] for o in outs]
+    warm = [o["epoch_s"][1] for o in outs]
+    overhead = f"; first - warm = {common.format_value(_median(cold) - _median(warm), 's')}"
+    rows = [
+        common.row(
+            NAME,
+            case,
+            peer,
+            variant,
+            WARM,
+            warm,
+            items=images,
+            baseline=base,
+            note=note,
+            extra=extra,
+        ),
+        common.row(
+            NAME,
+            case,
+            peer,
+            variant,
+            COLD,
+            cold,
+            baseline=base,
+            note=note + ("" if base else overhead),
+            extra=extra,
+        ),
+    ]
+    if "compile_s" in outs[0]:
+        rows.append(
+            common.row(
+                NAME,
+                case,
+                peer,
+                variant,
+                COMPILE,
+                [o["compile_s"] for o in outs],
+                baseline=base,
+                note="CompiledStep.compile_time_s (train step)",
+            )
+        )
+    return rows
+
+
+def _measure_rows(peer, variant, case, note, fit, train, batch_size, repetitions):
+    return rows_for(peer, variant, case, measure(fit, train, batch_size, repetitions), note)
+
+
+def _median(values: Sequence[float]) -> float:
+    return common.Stats(tuple(values)).median
+
+
+def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, Any]]:
+    """All peers at every batch size; see the module docstring."""
+    common.check_repetitions(repetitions)
+    train = fixtures.fashion_mnist(smoke)
+    peer_fits: list[tuple[str, str, FitFn, str]] = [
+        ("jaxsched", "loop.fit", _jaxsched_fit, "loop.fit(LeNet5(), sgd 0.01), XLA CPU"),
+    ]
+    peer_fits += [
+        (
+            "keras",
+            variant,
+            _keras_fit(jit),
+            f"compile(SGD(0.01), jit_compile={jit}); fit(x, y, batch_size, epochs=2, verbose=0); "
+            "TF threads default",
+        )
+        for variant, jit in keras_tf.VARIANTS.items()
+    ]
+    peer_fits += [
+        (
+            "torch",
+            variant,
+            _torch_fit(comp),
+            ("torch.compile(model), Inductor, caches off; " if comp else "")
+            + "plain loop, SGD 0.01, set_num_threads(cpu_count)",
+        )
+        for variant, comp in pytorch.VARIANTS.items()
+    ]
+    rows = []
+    for batch_size in BATCH_SIZES:
+        case = f"batch {batch_size}"
+        for peer, variant, fit, note in peer_fits:
+            measure_rows = functools.partial(
+                _measure_rows, peer, variant, case, note, fit, train, batch_size, repetitions
+            )
+            rows += common.peer_rows(NAME, peer, variant, peers, measure_rows, case=case)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.main_for(NAME, run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

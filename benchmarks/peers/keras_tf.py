@@ -1,0 +1,148 @@
+"""Keras 3 on the TensorFlow backend: the course's models and its `model.fit` calls.
+
+Threads: TensorFlow's defaults (intra- and inter-op 0: TensorFlow sizes both pools to the
+machine), recorded in benchmarks.json. `compile(jit_compile=...)`: Keras's default "auto" is
+False on a CPU-only machine (no XLA), which is what the course ran; the "keras-xla" variant
+passes jit_compile=True.
+"""
+
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+VARIANTS = {"model.fit": False, "model.fit jit_compile=True": True}
+
+
+def keras():
+    """Imports Keras with the TensorFlow backend (set before the import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras as k
+
+    if k.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"Keras was imported with the {k.backend.backend()!r} backend before the benchmark "
+            "could select 'tensorflow'"
+        )
+    return k
+
+
+def lenet5(num_classes: int = 10, input_shape: tuple[int, ...] = (28, 28, 1)):
+    """jaxsched.models.LeNet5 (input BatchNorm, hidden BatchNorm) in Keras: 62,614 params."""
+    k = keras()
+    layers = k.layers
+    return k.Sequential(
+        [
+            k.Input(input_shape),
+            layers.BatchNormalization(),
+            layers.Conv2D(6, 5, padding="same", activation="tanh"),
+            layers.BatchNormalization(),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(16, 5, padding="valid", activation="tanh"),
+            layers.BatchNormalization(),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(120, 5, padding="valid", activation="tanh"),
+            layers.BatchNormalization(),
+            layers.Flatten(),
+            layers.Dense(84, activation="tanh"),
+            layers.BatchNormalization(),
+            layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
+
+
+def compiled_lenet5(learning_rate: float, jit_compile: bool, seed: int):
+    """A fresh LeNet-5 compiled as the course did: SGD, sparse categorical cross-entropy,
+    accuracy; `jit_compile` False is what Keras's "auto" gives on a CPU-only machine."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    model = lenet5()
+    model.compile(
+        optimizer=k.optimizers.SGD(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def epoch_timer():
+    """A callback recording (start, end) perf_counter seconds of every epoch in `.epochs`."""
+    k = keras()
+
+    class EpochTimer(k.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs: list[tuple[float, float]] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append((self._start, time.perf_counter()))
+
+    return EpochTimer()
+
+
+def fit_epochs(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    epochs: int,
+    jit_compile: bool,
+    seed: int,
+    learning_rate: float = 0.01,
+) -> dict[str, Any]:
+    """A fresh LeNet-5 `fit(x, y, batch_size, epochs, verbose=0)`; returns its seconds per
+    epoch ("epoch_s", the first includes tracing / XLA compilation), "fit_s" (the whole call),
+    "params" and "final_loss"."""
+    k = keras()
+    model = compiled_lenet5(learning_rate, jit_compile, seed)
+    timer = epoch_timer()
+    start = time.perf_counter()
+    hist = model.fit(
+        images, labels, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[timer]
+    )
+    fit_s = time.perf_counter() - start
+    out = {
+        "epoch_s": [end - begin for begin, end in timer.epochs],
+        "fit_s": fit_s,
+        "params": int(model.count_params()),
+        "final_loss": float(hist.history["loss"][-1]),
+        "jit_compile": bool(model.jit_compile),
+    }
+    del model
+    k.backend.clear_session()
+    return out
+
+
+def dead_relu_simulation(config: Any, seed: int) -> dict[str, float]:
+    """One simulation of the dead-ReLU study as the course ran it: data drawn for it, a model
+    built, compiled (Adam, MSE) and fitted, its test predictions' variance measured.
+
+    config: experiments.configs.dead_relu.Config (widths, points, epochs, batch, rate).
+    Returns {"seconds" (data to prediction), "pred_variance"}.
+    """
+    k = keras()
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    lim = config.x_limit
+    x = rng.uniform(-lim, lim, (config.train_points, 1)).astype(np.float32)
+    x_test = rng.uniform(-lim, lim, (config.test_points, 1)).astype(np.float32)
+    k.utils.set_random_seed(seed)
+    model = k.Sequential(
+        [k.Input((1,))]
+        + [k.layers.Dense(config.width, activation="relu") for _ in range(config.depth)]
+        + [k.layers.Dense(1)]
+    )
+    model.compile(optimizer=k.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
+    model.fit(x, np.abs(x), epochs=config.epochs, batch_size=config.batch_size, verbose=0)
+    pred = model.predict(x_test, batch_size=len(x_test), verbose=0)[:, 0]
+    seconds = time.perf_counter() - start
+    k.backend.clear_session()
+    variance = float(np.var(pred))
+    return {"seconds": seconds, "pred_variance": variance if math.isfinite(variance) else math.nan}

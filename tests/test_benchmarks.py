@@ -1,0 +1,135 @@
+"""benchmarks/: timing statistics, ratios, skipped peers, the Markdown table, and one benchmark
+run end to end through `python -m benchmarks` at its smoke size with only the jaxsched peer
+(CI runs no peers)."""
+
+import importlib
+import importlib.util
+import json
+
+import pytest
+
+from benchmarks import __main__ as bench_main
+from benchmarks import common, lenet_epoch
+
+
+def test_repeat_excludes_warmup_and_summarizes():
+    calls = []
+    stats = common.repeat(lambda: calls.append(1), repetitions=3, warmup=2, number=4)
+    assert len(calls) == 2 + 3 * 4
+    assert len(stats.values) == 3 and all(v >= 0 for v in stats.values)
+    s = common.Stats((3.0, 1.0, 2.0, 10.0))
+    assert (s.median, s.min, s.max) == (2.5, 1.0, 10.0)
+    assert s.spread == pytest.approx((10.0 - 1.0) / 2.5)
+    warm = []
+    common.repeat(lambda: None, 1, warmup=1, warmup_fn=lambda: warm.append(1))
+    assert warm == [1]
+    with pytest.raises(ValueError, match="repetitions"):
+        common.repeat(lambda: None, 0)
+
+
+def test_ratio_is_peer_median_over_baseline_median():
+    rows = [
+        common.row("b", "case", "jaxsched", "v", "epoch", [1.0, 2.0, 3.0], baseline=True),
+        common.row("b", "case", "keras", "v", "epoch", [5.0, 4.0, 4.5]),
+        common.row("b", "case", "torch", "v", "epoch", [1.0, 1.0, 1.0], items=100),
+        common.row("b", "case", "keras", "v", "compile", [7.0]),  # no baseline: no ratio
+        common.row("b", "case", "keras", "v", "memory", [4.0], "MiB", baseline=True),
+        common.row("b", "other", "keras", "v", "epoch", [9.0]),  # another case: no ratio
+    ]
+    rows = common.add_ratios(rows)
+    assert [r["ratio"] for r in rows] == [1.0, 2.25, 0.5, None, None, None]
+    assert rows[2]["throughput"] == 100.0
+
+
+def test_missing_peer_gives_a_skipped_row(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    assert common.unavailable("torch").endswith("(pip install -e .[bench])")
+    rows = lenet_epoch.run(smoke=True, peers=["torch"], repetitions=3)
+    assert len(rows) == 2 * len(lenet_epoch.BATCH_SIZES)  # eager and compiled, per batch
+    for r in rows:
+        assert (r["status"], r["peer"], r["median"]) == ("skipped", "torch", None)
+        assert "torch not installed" in r["note"] and "pip install -e .[bench]" in r["note"]
+    assert common.markdown_table(rows).count("skipped: torch not installed") == len(rows)
+
+
+def test_failing_peer_gives_a_skipped_row_not_a_crash(monkeypatch):
+    def measure():
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(common, "unavailable", lambda peer: None)  # as if installed
+    (r,) = common.peer_rows("b", "torch", "torch.compile", ["torch"], measure, case="c")
+    assert r["status"] == "skipped" and "RuntimeError: no C++ compiler" in r["note"]
+    assert common.peer_rows("b", "keras", "fit", ["torch"], measure) == []  # not selected
+    with pytest.raises(RuntimeError):  # jaxsched's own failure is not hidden
+        common.peer_rows("b", "jaxsched", "fit", ["jaxsched"], measure)
+
+
+def test_failed_benchmark_is_recorded_and_the_others_still_run(tmp_path):
+    def broken(smoke, peers, repetitions):
+        raise ValueError("bug")
+
+    def fine(smoke, peers, repetitions):
+        return [common.row("fine", "c", "jaxsched", "v", "t", [1.0, 2.0, 3.0], baseline=True)]
+
+    doc, ok = common.run_and_write(
+        {"broken": broken, "fine": fine}, smoke=True, peers=["jaxsched"], repetitions=3,
+        out_dir=tmp_path,
+    )  # fmt: skip
+    assert not ok
+    assert [(r["benchmark"], r["status"]) for r in doc["rows"]] == [
+        ("broken", "failed"),
+        ("fine", "ok"),
+    ]
+    assert "ValueError: bug" in doc["rows"][0]["note"]
+    assert json.loads((tmp_path / "benchmarks.json").read_text())["rows"] == doc["rows"]
+
+
+def test_lenet_rows_from_synthetic_outputs():
+    outs = [
+        {"epoch_s": [3.0, 1.0], "compile_s": 2.0, "params": 62614, "final_loss": 0.5,
+         "images_per_epoch": 1000},
+        {"epoch_s": [5.0, 2.0], "compile_s": 4.0, "params": 62614, "final_loss": 0.4,
+         "images_per_epoch": 1000},
+    ]  # fmt: skip
+    warm, cold, compile_ = lenet_epoch.rows_for("jaxsched", "loop.fit", "batch 64", outs, "")
+    assert (warm["metric"], warm["median"], warm["throughput"]) == ("epoch (warm)", 1.5, 1000 / 1.5)
+    assert (cold["median"], compile_["median"], warm["extra"]["params"]) == (4.0, 3.0, 62614)
+    assert warm["baseline"] and cold["throughput"] is None
+
+
+def test_cpu_model_and_format():
+    assert common.cpu_model("/nonexistent") != ""
+    assert common.format_value(0.0123, "s") == "12.3 ms"
+    assert common.format_value(2.5, "s") == "2.5 s"
+    assert common.format_value(3, "count") == "3"
+
+
+@pytest.mark.parametrize("name", bench_main.NAMES)
+def test_unselected_peers_run_nothing(name):
+    run = importlib.import_module(f"benchmarks.{name}").run
+    assert run(True, [], 1) == []
+
+
+def test_main_smoke_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "bench"
+    argv = ["--smoke", "--peers", "jaxsched", "--only", "roofline", "--repetitions", "3"]
+    assert bench_main.main([*argv, "--out", str(out)]) == 0
+    doc = json.loads((out / "benchmarks.json").read_text())
+    assert (doc["status"], doc["smoke"], doc["benchmarks"]) == ("done", True, ["roofline"])
+    env = doc["environment"]
+    for key in ("jax", "flax", "optax", "cpu_model", "cpu_count", "device_kind", "threads"):
+        assert env[key] not in (None, ""), key
+    rows = doc["rows"]
+    assert rows and all(r["status"] == "ok" and r["repetitions"] == 3 for r in rows)
+    for r in rows:
+        assert r["min"] <= r["median"] <= r["max"] and r["spread"] >= 0
+    matmul = {r["peer"]: r for r in rows if r["metric"] == "matmul"}
+    assert matmul["numpy"]["ratio"] == pytest.approx(
+        matmul["numpy"]["median"] / matmul["jaxsched"]["median"]
+    )
+    table = (out / "benchmarks.md").read_text()
+    assert sum(line.startswith("| roofline |") for line in table.splitlines()) == len(rows)
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
