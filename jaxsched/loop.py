@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxsched import batching, checkpoints, data, optimizers, results, train
+from jaxsched import batching, checkpoints, data, optimizers, parallel, results, train
 from jaxsched.results import DIVERGED, DONE, STOPPED, History
 
 
@@ -41,11 +41,20 @@ def evaluate(
     images: np.ndarray,
     labels: np.ndarray,
     batch_size: int = 1000,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy over all `images` float32[N, H, W, C], `labels` int[N]."""
+    """Mean loss and accuracy over all `images` float32[N, H, W, C], `labels` int[N].
+
+    mesh: evaluate data-parallel, each batch (rounded up to a multiple of the devices, the
+    padding masked out) split over the mesh; `state` should be replicated on it.
+    """
     batch_size = min(batch_size, len(images))
+    place = lambda *arrays: arrays  # noqa: E731
+    if mesh is not None:
+        batch_size = parallel.round_up(batch_size, mesh.size)
+        place = lambda *arrays: parallel.shard_batch(mesh, *arrays)  # noqa: E731
     sums = [
-        eval_step(state, images[idx], labels[idx], mask)
+        eval_step(state, *place(images[idx], labels[idx], mask))
         for idx, mask in eval_batches(len(images), batch_size)
     ]
     totals = {k: float(np.sum([jax.device_get(s[k]) for s in sums])) for k in sums[0]}
@@ -79,6 +88,8 @@ def fit(
     resume: bool = False,
     sync_every: int = 100,
     max_loss: float = math.inf,
+    devices: int | None = None,
+    sync_batchnorm: bool = True,
     quiet: bool = False,
     description: str = "train",
 ) -> tuple[train.TrainState, History]:
@@ -114,6 +125,11 @@ def fit(
         afresh; the run then ends with the numbers an uninterrupted run would have.
       sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
+      devices: train data-parallel on the first N devices (jaxsched.parallel): every
+        (micro-)batch is split over them, the state replicated, gradients all-reduced by XLA;
+        every (micro-)batch size must be a multiple of N. None: the default device.
+      sync_batchnorm: with `devices`, BatchNorm statistics over the global batch (True) or
+        per device (False, tf.distribute's default).
       quiet: no progress bar (there is none either when stderr is not a terminal).
 
     Returns:
@@ -140,10 +156,20 @@ def fit(
     if max(plan.steps) > 1:
         k_table = jnp.asarray(plan.steps, jnp.int32)
         tx = optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
+    mesh = None if devices is None else parallel.make_mesh(devices)
+    if mesh is not None:
+        parallel.check_divisible(plan.micro, mesh.size, "(micro-)batch size")
+    place = lambda *arrays: arrays  # noqa: E731
+    if mesh is not None:
+        place = lambda *arrays: parallel.shard_batch(mesh, *arrays)  # noqa: E731
+    groups = 1 if mesh is None or sync_batchnorm else mesh.size
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     train_step = train.CompiledStep(
-        train.make_train_step(model, tx, augment, regularizer, batch_augment), donate_state=True
+        train.make_train_step(
+            model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
+        ),
+        donate_state=True,
     )
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()
@@ -159,6 +185,8 @@ def fit(
             )
         if meta["finished"]:
             start_epoch = len(plan.sizes)
+    if mesh is not None:
+        state = parallel.replicate(mesh, state)
     progress = tqdm(
         total=plan.num_updates,
         initial=len(history.steps["loss"]),
@@ -233,7 +261,7 @@ def fit(
                 for j in range(plan.steps[update]):
                     idx = perm[offset + j * micro : offset + (j + 1) * micro]
                     state, metrics = train_step(
-                        state, train_data.images[idx], train_data.labels[idx]
+                        state, *place(train_data.images[idx], train_data.labels[idx])
                     )
                     micro_metrics.append(metrics)
                 offset += size
@@ -250,7 +278,7 @@ def fit(
             eval_start = time.perf_counter()
             if eval_data is not None:
                 result = evaluate(
-                    eval_step, state, eval_data.images, eval_data.labels, eval_batch_size
+                    eval_step, state, eval_data.images, eval_data.labels, eval_batch_size, mesh
                 )
                 history.epochs["val_loss"].append(result["loss"])
                 history.epochs["val_accuracy"].append(result["accuracy"])

@@ -63,6 +63,7 @@ def make_train_step(
     augment: AugmentFn | None = None,
     regularizer: RegularizerFn | None = None,
     batch_augment: BatchAugmentFn | None = None,
+    batchnorm_groups: int = 1,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
 
@@ -72,7 +73,35 @@ def make_train_step(
     metrics: scalar "loss" (the objective of the batch before the update: mean cross-entropy
     plus `regularizer(params)` when given, as Keras reports it), "accuracy", and
     "learning_rate" (the rate the update used; NaN when the optimizer does not expose it).
+    batchnorm_groups: G > 1 splits the (augmented) batch into G equal consecutive groups that
+    BatchNorm normalizes separately (per-device statistics under data parallelism, as
+    tf.distribute without SyncBatchNormalization; the moving statistics are the groups' mean).
+    1 (default) normalizes over the whole batch, i.e. synchronised across devices.
     """
+    if batchnorm_groups < 1:
+        raise ValueError(f"batchnorm_groups must be >= 1, got {batchnorm_groups}")
+
+    def apply_train(params, batch_stats, images, dropout_rng):
+        """(logits, new batch_stats) in training mode, BatchNorm per group of the batch."""
+        variables = {"params": params, "batch_stats": batch_stats}
+
+        def apply(x, rng):
+            return model.apply(
+                variables, x, train=True, rngs={"dropout": rng}, mutable=["batch_stats"]
+            )
+
+        if batchnorm_groups == 1:
+            logits, updates = apply(images, dropout_rng)
+            return logits, updates.get("batch_stats", {})
+        if images.shape[0] % batchnorm_groups:
+            raise ValueError(
+                f"the batch of {images.shape[0]} does not split into "
+                f"batchnorm_groups={batchnorm_groups} equal groups"
+            )
+        grouped = images.reshape((batchnorm_groups, -1, *images.shape[1:]))
+        logits, updates = jax.vmap(apply)(grouped, jax.random.split(dropout_rng, batchnorm_groups))
+        stats = jax.tree.map(lambda u: u.mean(0), updates.get("batch_stats", {}))
+        return logits.reshape((-1, *logits.shape[2:])), stats
 
     def step(state: TrainState, images: jax.Array, labels: jax.Array):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -83,17 +112,11 @@ def make_train_step(
             images, labels = batch_augment(aug_rng, images, labels)
 
         def loss_fn(params):
-            logits, updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats},
-                images,
-                train=True,
-                rngs={"dropout": dropout_rng},
-                mutable=["batch_stats"],
-            )
+            logits, batch_stats = apply_train(params, state.batch_stats, images, dropout_rng)
             loss = losses.cross_entropy(logits, labels)
             if regularizer is not None:
                 loss = loss + regularizer(params)
-            return loss, (logits, updates.get("batch_stats", {}))
+            return loss, (logits, batch_stats)
 
         (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params

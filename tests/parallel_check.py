@@ -1,0 +1,55 @@
+"""Run in a subprocess with 8 simulated CPU devices by tests/test_parallel.py: prints JSON.
+
+k data-parallel updates of LeNet-5 (BatchNorm, no dropout) on 1, 2, 4 and 8 devices against
+the single-device run; per-device BatchNorm; the error for a batch the devices do not divide.
+"""
+
+import json
+import sys
+
+import jax
+import numpy as np
+
+from jaxsched import data, loop, optimizers
+from jaxsched.models import LeNet5
+
+
+def main() -> None:
+    train = data.load("fashion_mnist", "train")
+    ds = data.Dataset(data.to_float(train.images[:128]), train.labels[:128])
+    evals = data.Dataset(ds.images[:36], ds.labels[:36])  # 36: padded up per device count
+
+    def run(**kwargs):
+        state, history = loop.fit(
+            LeNet5(),
+            optimizers.make("sgd", 0.05, momentum=0.9),
+            ds,
+            epochs=1,
+            batch_size=32,
+            eval_data=evals,
+            quiet=True,
+            **kwargs,
+        )
+        leaves = jax.tree.leaves((state.params, state.batch_stats))
+        return np.concatenate([np.ravel(x) for x in leaves]), history
+
+    reference, ref_history = run()
+    out = {"devices": len(jax.devices()), "max_abs_diff": {}, "val_loss_diff": {}}
+    for n in (1, 2, 4, 8):
+        params, history = run(devices=n)
+        out["max_abs_diff"][n] = float(np.max(np.abs(params - reference)))
+        out["val_loss_diff"][n] = abs(
+            history.epochs["val_loss"][0] - ref_history.epochs["val_loss"][0]
+        )
+    per_device, _ = run(devices=2, sync_batchnorm=False)
+    out["per_device_bn_diff"] = float(np.max(np.abs(per_device - reference)))
+    try:
+        loop.fit(LeNet5(), optimizers.make("sgd", 0.05), ds, epochs=1, batch_size=30, devices=8)
+        out["indivisible_error"] = None
+    except ValueError as error:
+        out["indivisible_error"] = str(error)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
