@@ -19,7 +19,11 @@ from jaxsched.train import TrainState
 def manager(directory: str | os.PathLike, max_to_keep: int = 2) -> ocp.CheckpointManager:
     """An orbax CheckpointManager keeping the `max_to_keep` newest checkpoints in `directory`."""
     return ocp.CheckpointManager(
-        os.path.abspath(directory), options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+        os.path.abspath(directory),
+        # Synchronous: `save` returns with the checkpoint on disk (an epoch ends, then saves).
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, enable_async_checkpointing=False
+        ),
     )
 
 
