@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsched import data, loop, results, train
+from jaxsched import data, loop, parallel, results, train
 from jaxsched.models import LeNet5
 
 PREPROCESSING = ("scale", "pixel_mean", "standardize")
@@ -165,7 +165,8 @@ class Recorder:
             wall_time_s=time.perf_counter() - self.start,
             started_at=self.started_at,
         )
-        results.write_json_atomic(self.workdir / "results.json", doc)
+        if parallel.is_writer():  # multi-process runs: process 0 alone writes
+            results.write_json_atomic(self.workdir / "results.json", doc)
         return doc
 
 

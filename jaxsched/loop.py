@@ -35,6 +35,25 @@ def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarra
         yield np.pad(idx, (0, batch_size - len(idx))), mask
 
 
+def _place(
+    mesh: jax.sharding.Mesh | None,
+    idx: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> tuple:
+    """The batch (images[idx], labels[idx][, mask]) as the step takes it: host arrays on one
+    device, or split over `mesh`, each process gathering only its own rows."""
+    extra = () if mask is None else (mask,)
+    if mesh is None:
+        return images[idx], labels[idx], *extra
+    rows = parallel.local_rows(len(idx))
+    local = idx[rows]
+    return parallel.shard_batch(
+        mesh, images[local], labels[local], *(m[rows] for m in extra), global_batch=len(idx)
+    )
+
+
 def evaluate(
     eval_step: train.CompiledStep,
     state: train.TrainState,
@@ -49,12 +68,10 @@ def evaluate(
     padding masked out) split over the mesh; `state` should be replicated on it.
     """
     batch_size = min(batch_size, len(images))
-    place = lambda *arrays: arrays  # noqa: E731
     if mesh is not None:
         batch_size = parallel.round_up(batch_size, mesh.size)
-        place = lambda *arrays: parallel.shard_batch(mesh, *arrays)  # noqa: E731
     sums = [
-        eval_step(state, *place(images[idx], labels[idx], mask))
+        eval_step(state, *_place(mesh, idx, images, labels, mask=mask))
         for idx, mask in eval_batches(len(images), batch_size)
     ]
     totals = {k: float(np.sum([jax.device_get(s[k]) for s in sums])) for k in sums[0]}
@@ -127,7 +144,9 @@ def fit(
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
       devices: train data-parallel on the first N devices (jaxsched.parallel): every
         (micro-)batch is split over them, the state replicated, gradients all-reduced by XLA;
-        every (micro-)batch size must be a multiple of N. None: the default device.
+        every (micro-)batch size must be a multiple of N. None: the default device. After
+        `parallel.initialize()` the devices are all processes' and each process gathers only
+        its own rows of every batch.
       sync_batchnorm: with `devices`, BatchNorm statistics over the global batch (True) or
         per device (False, tf.distribute's default).
       quiet: no progress bar (there is none either when stderr is not a terminal).
@@ -159,9 +178,6 @@ def fit(
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(plan.micro, mesh.size, "(micro-)batch size")
-    place = lambda *arrays: arrays  # noqa: E731
-    if mesh is not None:
-        place = lambda *arrays: parallel.shard_batch(mesh, *arrays)  # noqa: E731
     groups = 1 if mesh is None or sync_batchnorm else mesh.size
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
@@ -261,7 +277,7 @@ def fit(
                 for j in range(plan.steps[update]):
                     idx = perm[offset + j * micro : offset + (j + 1) * micro]
                     state, metrics = train_step(
-                        state, *place(train_data.images[idx], train_data.labels[idx])
+                        state, *_place(mesh, idx, train_data.images, train_data.labels)
                     )
                     micro_metrics.append(metrics)
                 offset += size

@@ -5,8 +5,14 @@ mesh's "data" axis, parameters and optimizer state replicated) and XLA inserts t
 all-reduce. BatchNorm statistics are then computed over the whole global batch (synchronised
 BatchNorm); `make_train_step(..., batchnorm_groups=N)` computes them per device instead, as
 `tf.distribute` does without SyncBatchNormalization.
+
+Many hosts: `initialize()` starts `jax.distributed` (from arguments, the JAX_COORDINATOR_ADDRESS
+/ JAX_NUM_PROCESSES / JAX_PROCESS_ID environment variables, or JAX's cluster auto-detection,
+e.g. SLURM); the mesh then spans every process's devices, each process builds only its own rows
+of every global batch (`local_rows`), and only process 0 writes results (`is_writer`).
 """
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,15 +54,55 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def shard_batch(mesh: Mesh, *arrays: Any) -> tuple[jax.Array, ...]:
-    """Each array [B, ...] placed with its batch axis split over the mesh (B % devices == 0)."""
+def local_rows(global_batch: int) -> slice:
+    """The rows of a global batch of `global_batch` this process supplies (all of them in a
+    single-process run): equal consecutive blocks, in process order."""
+    count, index = jax.process_count(), jax.process_index()
+    if global_batch % count:
+        raise ValueError(
+            f"the global batch of {global_batch} does not split over {count} processes"
+        )
+    share = global_batch // count
+    return slice(index * share, (index + 1) * share)
+
+
+def shard_batch(mesh: Mesh, *arrays: Any, global_batch: int | None = None) -> tuple[jax.Array, ...]:
+    """Arrays placed with their batch axis split over the mesh (B % devices == 0).
+
+    Single process: each array is the whole batch [B, ...]. Several processes: each array is
+    this process's rows [B / processes, ...] (`local_rows(global_batch)`) of the global batch.
+    """
     sharding = batch_sharding(mesh)
-    return tuple(jax.device_put(a, sharding) for a in arrays)
+    if jax.process_count() == 1:
+        return tuple(jax.device_put(a, sharding) for a in arrays)
+    if global_batch is None:
+        global_batch = len(arrays[0]) * jax.process_count()
+    return tuple(
+        jax.make_array_from_process_local_data(
+            sharding, np.asarray(a), (global_batch, *a.shape[1:])
+        )
+        for a in arrays
+    )
 
 
 def replicate(mesh: Mesh, tree: Any) -> Any:
-    """Every leaf of `tree` replicated over the mesh (parameters, optimizer state, step, key)."""
-    return jax.device_put(tree, replicated(mesh))
+    """Every leaf of `tree` replicated over the mesh (parameters, optimizer state, step, key).
+
+    Several processes: every process holds the same values (same seed) and contributes its
+    own devices' copies.
+    """
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(x: Any) -> jax.Array:
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            impl = jax.random.key_impl(x)
+            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=impl)
+        value = np.asarray(x)
+        return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+    return jax.tree.map(one, tree)
 
 
 def check_divisible(sizes: Iterable[int], num_devices: int, what: str = "batch size") -> None:
@@ -73,3 +119,33 @@ def check_divisible(sizes: Iterable[int], num_devices: int, what: str = "batch s
 def round_up(size: int, num_devices: int) -> int:
     """The smallest multiple of `num_devices` that is >= size."""
     return -(-size // num_devices) * num_devices
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Starts `jax.distributed` for a multi-process (multi-host) run; call before anything
+    else touches JAX's devices.
+
+    Each argument falls back to the environment variable JAX_COORDINATOR_ADDRESS ("host:port"
+    of process 0), JAX_NUM_PROCESSES, JAX_PROCESS_ID; with none of them set, JAX detects the
+    cluster itself (SLURM, Open MPI, Kubernetes, Cloud TPU). CPU processes use gloo collectives.
+    """
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("JAX_COORDINATOR_ADDRESS")
+    if num_processes is None and "JAX_NUM_PROCESSES" in env:
+        num_processes = int(env["JAX_NUM_PROCESSES"])
+    if process_id is None and "JAX_PROCESS_ID" in env:
+        process_id = int(env["JAX_PROCESS_ID"])
+    if num_processes is not None and num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must be in [0, {num_processes - 1}], got {process_id}")
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+
+
+def is_writer() -> bool:
+    """True in the process that writes results and logs (process 0; the only one when alone)."""
+    return jax.process_index() == 0

@@ -14,25 +14,36 @@ from jaxsched import data, loop, optimizers
 from jaxsched.models import LeNet5
 
 
-def main() -> None:
+def fashion_subset() -> tuple[data.Dataset, data.Dataset]:
+    """128 training images and 36 evaluation images (36: padded up per device count)."""
     train = data.load("fashion_mnist", "train")
     ds = data.Dataset(data.to_float(train.images[:128]), train.labels[:128])
-    evals = data.Dataset(ds.images[:36], ds.labels[:36])  # 36: padded up per device count
+    return ds, data.Dataset(ds.images[:36], ds.labels[:36])
 
-    def run(**kwargs):
-        state, history = loop.fit(
-            LeNet5(),
-            optimizers.make("sgd", 0.05, momentum=0.9),
-            ds,
-            epochs=1,
-            batch_size=32,
-            eval_data=evals,
-            quiet=True,
-            **kwargs,
-        )
-        leaves = jax.tree.leaves((state.params, state.batch_stats))
-        return np.concatenate([np.ravel(x) for x in leaves]), history
 
+def run(**kwargs) -> tuple[np.ndarray, object]:
+    """One epoch of LeNet-5 (BatchNorm, no dropout) at batch 32: (flat params + stats, history)."""
+    ds, evals = fashion_subset()
+    state, history = loop.fit(
+        LeNet5(),
+        optimizers.make("sgd", 0.05, momentum=0.9),
+        ds,
+        epochs=1,
+        batch_size=32,
+        eval_data=evals,
+        quiet=True,
+        **kwargs,
+    )
+    leaves = jax.tree.leaves((state.params, state.batch_stats))
+    return np.concatenate([np.ravel(np.asarray(x)) for x in leaves]), history
+
+
+def lenet_params(**kwargs) -> np.ndarray:
+    return run(**kwargs)[0]
+
+
+def main() -> None:
+    ds, _ = fashion_subset()
     reference, ref_history = run()
     out = {"devices": len(jax.devices()), "max_abs_diff": {}, "val_loss_diff": {}}
     for n in (1, 2, 4, 8):

@@ -2,11 +2,13 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 from jaxsched import parallel
@@ -75,3 +77,44 @@ def test_one_device_mesh_runs_the_step_unchanged(fashion_small):
     meshed, _ = loop.fit(MLP(hidden=(16,)), tx, small, devices=1, **kwargs)
     for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(meshed.params), strict=True):
         assert abs(a - b).max() < 1e-6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_distributed_run_equals_one_process(tmp_path):
+    # Two jax.distributed processes on localhost (gloo CPU collectives), one CPU device each,
+    # each gathering half of every batch; against one process on one device.
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from parallel_check import lenet_params  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    coordinator = f"127.0.0.1:{_free_port()}"
+    out = tmp_path / "params.npy"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "distributed_check.py"),
+                coordinator,
+                "2",
+                str(i),
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(logs)[-3000:]
+    np.testing.assert_allclose(np.load(out), lenet_params(), rtol=1e-5, atol=1e-6)
