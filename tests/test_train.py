@@ -289,3 +289,16 @@ def test_batch_augmentation_runs_inside_the_step(fashion_small):
     cut, metrics = jax.jit(train.make_train_step(model, tx, batch_augment=holes))(state, x, y)
     chex.assert_tree_all_finite(cut.params)
     assert not np.allclose(cut.params["Dense_1"]["kernel"], plain.params["Dense_1"]["kernel"])
+
+
+def test_compiled_step_memory_footprint_grows_with_the_batch():
+    model = LeNet5()
+    tx = optax.sgd(0.1)
+    images = jnp.zeros((8, 28, 28, 1))
+    state = train.init_train_state(model, tx, jax.random.key(0), images)
+    step = train.CompiledStep(train.make_train_step(model, tx))
+    step(state, images, jnp.zeros(8, jnp.int32))
+    small = step.memory_bytes
+    step(state, jnp.zeros((256, 28, 28, 1)), jnp.zeros(256, jnp.int32))
+    # The state (~62k float32 params, twice) is shared; activations and the batch scale with B.
+    assert small > 2 * 62_000 * 4 and step.memory_bytes > 4 * small
