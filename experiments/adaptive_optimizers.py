@@ -31,14 +31,19 @@ NAME = "adaptive_optimizers"
 
 
 def run(
-    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: Config,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every (regularization, optimizer) pair; returns the results document."""
     for field, allowed in (("optimizers", OPTIMIZERS), ("regularizations", REGULARIZATIONS)):
         unknown = set(getattr(config, field)) - set(allowed)
         if unknown:
             raise ValueError(f"{field} must be among {tuple(allowed)}, got {sorted(unknown)}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir)
     train_ds, test_ds = common.load_splits(
         dataset,
@@ -76,6 +81,7 @@ def run(
             eval_data=test_ds,
             regularizer=regularizer,
             max_loss=config.divergence_loss,
+            devices=devices,
             quiet=quiet,
             description=key,
         )
@@ -89,7 +95,7 @@ def run(
         }
 
     keys = [f"{r}/{o}" for r in config.regularizations for o in config.optimizers]
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key", devices)
     runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
     summary = {
         "dataset": dataset,
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"\n{'':26} test accuracy on {doc['summary']['dataset']}")
     for row in doc["summary"]["table"]:
         acc = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"

@@ -67,14 +67,19 @@ def peak_memory(since_reset: bool) -> dict[str, float | None]:
 
 
 def run(
-    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: Config,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains the baseline and every M; returns the results document."""
     if config.recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {RECIPES}, got {config.recipe!r}")
     if any(m < 1 for m in config.copies):
         raise ValueError(f"copies must all be >= 1, got {config.copies}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir)
     train_ds, test_ds = common.load_splits(
         dataset,
@@ -126,6 +131,7 @@ def run(
             else None,
             checkpoint_dir=checkpoint_root / key.replace("=", "_"),
             resume=True,
+            devices=devices,
             quiet=quiet,
             description=key,
         )
@@ -146,7 +152,7 @@ def run(
         return {"key": key, "final": final, "history": history.to_dict()}
 
     keys = ["baseline"] + [f"M={m}" for m in config.copies]
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key", devices)
     runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
     summary = {
         "dataset": dataset,
@@ -212,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"wrote {workdir}/results.json and {workdir}/validation_error.png")
     return 0
 

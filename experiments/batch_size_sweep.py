@@ -22,14 +22,19 @@ NAME = "batch_size_sweep"
 
 
 def run(
-    config: SweepConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: SweepConfig,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains one fresh model per batch size; returns the results document."""
-    recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
     if config.lr is not None:
         lr, lr_source = config.lr, "config"
     else:
-        bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+        bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
         lr, lr_source = bounds["lr_min"], bounds["source"]
     train_ds, _, test_ds, model = common.lenet_setup(config, validation=False)
 
@@ -44,12 +49,13 @@ def run(
             seed=config.seed,
             eval_data=test_ds,
             max_loss=config.divergence_loss,
+            devices=devices,
             quiet=quiet,
             description=f"batch {size}",
         )
         return {"batch_size": size, "final": final_metrics(history), "history": history.to_dict()}
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size", devices)
     runs = common.run_each(
         config.batch_sizes, done, recorder, train_one, _row, {"learning_rate": lr}
     )
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = common.config_from_args(args, SWEEP, SWEEP_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    s = run(config, workdir, quiet=args.quiet, fresh=args.fresh)["summary"]
+    s = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)["summary"]
     print(f"\nb_min = {s['b_min']}  b_max = {s['b_max']}  (lr {s['learning_rate']:.3g})")
     if not s.get("bracketed", True):
         print(f"note: {s['message']}")

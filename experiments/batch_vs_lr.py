@@ -24,11 +24,16 @@ RUNS = ("increase_batch", "clr")
 
 
 def run(
-    config: BatchVsLrConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: BatchVsLrConfig,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains the growing-batch run and the CLR run; returns the results document."""
-    recorder = common.Recorder(NAME, config, Path(workdir))
-    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
+    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     n = len(train_ds.labels)
     doublings = int(math.log2(config.b_end // config.b_start))
@@ -58,10 +63,11 @@ def run(
             (train_ds, val_ds, test_ds),
             config,
             quiet=quiet,
+            devices=devices,
             **kwargs,
         )
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(
         RUNS, done, recorder, train_one, cyclic_batch_size.policy_row, {"lr_bounds": lr_bounds}
     )
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = common.config_from_args(args, BATCH_VS_LR, BATCH_VS_LR_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"wrote {workdir}/results.json and figures")
     return 0
 

@@ -49,7 +49,12 @@ def layer_labels(input_batchnorm: bool, num_layers: int) -> list[str]:
 
 
 def run(
-    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: Config,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every variant and returns the results document."""
     unknown = set(config.variants) - set(VARIANTS)
@@ -60,7 +65,7 @@ def run(
             raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)}")
     if config.learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
     splits: dict[str, tuple[data.Dataset, data.Dataset]] = {}
 
@@ -96,12 +101,14 @@ def run(
             batch_size=config.batch_size,
             seed=config.seed,
             max_loss=config.divergence_loss,
+            devices=devices,
             quiet=quiet,
             description=variant,
         )
         eval_step = train.CompiledStep(train.make_eval_step(model))
+        mesh = common.mesh(devices)
         evaluated = {
-            split: loop.evaluate(eval_step, state, ds.images, ds.labels)
+            split: loop.evaluate(eval_step, state, ds.images, ds.labels, mesh=mesh)
             for split, ds in (("train", train_ds), ("test", test_ds))
         }
         final = {
@@ -122,7 +129,7 @@ def run(
             "history": history.to_dict(),
         }
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "variant")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "variant", devices)
     runs = common.run_each(config.variants, done, recorder, train_one, _row, {"dataset": dataset})
     table = markdown_table(runs)
     summary = {"dataset": dataset, "table": table}
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"wrote {workdir}/results.json, accuracy.png and batchnorm_parameters.png")
     return 0
 

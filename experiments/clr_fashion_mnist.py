@@ -24,14 +24,19 @@ KERAS_SGD_LR = 0.01
 
 
 def run(
-    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: Config,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every policy and returns the results document (also in workdir/results.json)."""
     unknown = set(config.policies) - set(POLICIES)
     if unknown:
         raise ValueError(f"policies must be among {POLICIES}, got {sorted(unknown)}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
-    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
+    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
 
@@ -48,6 +53,7 @@ def run(
             restore_best="val_loss" if config.restore_best else None,
             stop_when=loop.early_stopping(config.patience),
             max_loss=config.divergence_loss,
+            devices=devices,
             quiet=quiet,
             description=policy,
         )
@@ -57,7 +63,7 @@ def run(
             "history": history.to_dict(),
         }
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(config.policies, done, recorder, train_one, _row, {"bounds": bounds})
     summary = {
         "bounds": bounds,
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = common.config_from_args(args, DEFAULT, SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"\nwrote {workdir}/results.json and figures ({len(doc['runs'])} policies)")
     return 0
 

@@ -473,7 +473,9 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+    parser = common.experiment_parser(
+        NAME, __doc__, single_device="nothing is trained: it counts parameters and MACs from shapes"
+    )
     parser.add_argument("--num-classes", type=int, help="AlexNet's and VGG19's outputs")
     parser.add_argument("--alexnet-input", type=int, nargs=3, metavar=("H", "W", "C"))
     parser.add_argument("--vgg-input", type=int, nargs=3, metavar=("H", "W", "C"))

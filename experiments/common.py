@@ -3,11 +3,13 @@
 import argparse
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxsched import data, loop, parallel, results, train
@@ -71,14 +73,70 @@ def _subset(ds: data.Dataset, n: int | None, seed: int) -> data.Dataset:
     return data.Dataset(ds.images[idx], ds.labels[idx])
 
 
-def experiment_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
-    """The CLI of `python -m experiments.<name>` with the options every experiment has."""
+class ExperimentParser(argparse.ArgumentParser):
+    """An experiment's CLI. `parse_args` also starts the device setup the flags ask for:
+    `jax.distributed` (multi-host flags or JAX_COORDINATOR_ADDRESS) before anything touches
+    JAX's devices, then checks `--devices` against the devices JAX sees."""
+
+    single_device: str | None = None  # why this experiment runs on one device, if it does
+
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's own)
+        parsed = super().parse_args(args, namespace)
+        multi_host = [
+            flag
+            for flag, value in (
+                ("--coordinator-address", parsed.coordinator_address),
+                ("--num-processes", parsed.num_processes),
+                ("--process-id", parsed.process_id),
+                ("--distributed", parsed.distributed or None),
+            )
+            if value is not None
+        ]
+        if self.single_device is not None:
+            if parsed.devices not in (None, 1):
+                self.error(
+                    f"argument --devices: must be 1 for {self.prog} ({self.single_device}), "
+                    f"got {parsed.devices}"
+                )
+            if multi_host:
+                self.error(f"{multi_host[0]}: {self.prog} runs in one process on one device")
+            return parsed
+        if multi_host or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+            try:
+                parallel.initialize(
+                    parsed.coordinator_address, parsed.num_processes, parsed.process_id
+                )
+            except ValueError as error:
+                self.error(str(error))
+            if parsed.devices is None:  # one process per host: train on every process's devices
+                parsed.devices = jax.device_count()
+        if parsed.devices is not None:
+            try:
+                parallel.make_mesh(parsed.devices)
+            except ValueError as error:
+                self.error(f"argument --devices: {error}")
+        return parsed
+
+
+def experiment_parser(
+    name: str, doc: str | None, *, single_device: str | None = None
+) -> ExperimentParser:
+    """The CLI of `python -m experiments.<name>` with the options every experiment has.
+
+    Data parallelism: `--devices N` trains on the first N devices (`loop.fit(devices=N)`;
+    default: one device, or every device of every process in a multi-host run), and
+    `--coordinator-address` / `--num-processes` / `--process-id` / `--distributed` start
+    `jax.distributed` (`parallel.initialize`) when the arguments are parsed. `single_device`:
+    the reason an experiment that does not train through `loop.fit` runs on one device; its
+    `--devices` then accepts only 1 and the multi-host flags are refused, saying why.
+    """
     default_out = f"runs/{name}"
-    parser = argparse.ArgumentParser(
+    parser = ExperimentParser(
         prog=f"python -m experiments.{name}",
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.single_device = single_device
     parser.add_argument(
         "--smoke", action="store_true", help="tiny configuration that runs in seconds (tests, CI)"
     )
@@ -98,6 +156,35 @@ def experiment_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="ignore completed runs in an existing results.json"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    group = parser.add_argument_group(
+        "devices and hosts",
+        "data-parallel training (jaxsched.parallel); on a CPU, simulate N devices with "
+        "XLA_FLAGS=--xla_force_host_platform_device_count=N"
+        + (f". Not for this experiment: {single_device}" if single_device else ""),
+    )
+    group.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data-parallel on the first N devices; every batch size must be a multiple "
+        "of N (default: one device; all devices of all processes in a multi-host run)",
+    )
+    group.add_argument(
+        "--coordinator-address",
+        help="host:port of process 0: start jax.distributed (else $JAX_COORDINATOR_ADDRESS)",
+    )
+    group.add_argument(
+        "--num-processes", type=int, help="processes in the run (else $JAX_NUM_PROCESSES)"
+    )
+    group.add_argument(
+        "--process-id", type=int, help="this process, 0 .. N-1 (else $JAX_PROCESS_ID)"
+    )
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="start jax.distributed from the cluster's own variables (SLURM, Open MPI)",
+    )
     return parser
 
 
@@ -105,17 +192,23 @@ def output_dir(args: argparse.Namespace, default_out: str) -> Path:
     return Path(args.out or (f"{default_out}_smoke" if args.smoke else default_out))
 
 
-def completed_runs(workdir: Path, config: Any, key: str) -> dict[Any, Mapping[str, Any]]:
-    """Runs already finished under `workdir` for the same config, by `run[key]`.
+def completed_runs(
+    workdir: Path, config: Any, key: str, devices: int | None = None
+) -> dict[Any, Mapping[str, Any]]:
+    """Runs already finished under `workdir` for the same config and device count, by
+    `run[key]`.
 
     A rerun after an interrupt (or a crash) picks up where the last atomic write left off.
-    Returns {} when there is no results.json or it was made with another config.
+    Returns {} when there is no results.json or it was made with another config or on another
+    number of devices (`environment.devices`, 1 in files written before it was recorded).
     """
     path = workdir / "results.json"
     if not path.exists():
         return {}
     previous = results.read_json(path)
     if previous.get("config") != results.to_jsonable(config):
+        return {}
+    if previous.get("environment", {}).get("devices", 1) != (devices or 1):
         return {}
     return {
         run[key]: run
@@ -152,10 +245,13 @@ class Recorder:
     name: str
     config: Any
     workdir: Path
+    devices: int | None = None  # data-parallel devices the runs train on (None: one)
     started_at: str = dataclasses.field(default_factory=results.now_iso)
     start: float = dataclasses.field(default_factory=time.perf_counter)
 
     def write(self, runs: list, summary: Mapping[str, Any], status: str) -> dict[str, Any]:
+        """The results document, with `environment.devices` (the training devices) and
+        `environment.process_count` next to the device facts; process 0 writes it."""
         doc = results.results_document(
             self.name,
             self.config,
@@ -165,18 +261,22 @@ class Recorder:
             wall_time_s=time.perf_counter() - self.start,
             started_at=self.started_at,
         )
+        doc["environment"]["devices"] = self.devices or 1
+        doc["environment"]["process_count"] = jax.process_count()
         if parallel.is_writer():  # multi-process runs: process 0 alone writes
             results.write_json_atomic(self.workdir / "results.json", doc)
         return doc
 
 
-def lr_bounds(config: Any, workdir: Path, *, quiet: bool) -> dict[str, Any]:
+def lr_bounds(
+    config: Any, workdir: Path, *, quiet: bool, devices: int | None = None
+) -> dict[str, Any]:
     """{"lr_min", "lr_max", "source"} for a LeNet-5 experiment's `config`.
 
     From `config.lr_min` / `config.lr_max` when both are set; else from the summary of the
     lr_range_test results.json at `config.bounds_from`; else (bounds_from == "sweep") by running
     the one-run range test with the experiment's data and model settings into
-    workdir/lr_range_test (reused when it is already there).
+    workdir/lr_range_test (reused when it is already there), on `devices`.
     """
     from experiments import lr_range_test  # noqa: PLC0415 (lr_range_test imports this module)
     from experiments.configs import lr_range_test as range_configs  # noqa: PLC0415
@@ -198,7 +298,9 @@ def lr_bounds(config: Any, workdir: Path, *, quiet: bool) -> dict[str, Any]:
             eval_examples=config.test_examples,
             sweep_steps=config.sweep_steps,
         )
-        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet)["summary"]
+        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet, devices=devices)[
+            "summary"
+        ]
         bounds = {
             "lr_min": summary["lr_min"],
             "lr_max": summary["lr_max"],
@@ -238,15 +340,26 @@ def train_and_test(
     train_ds: data.Dataset,
     val_ds: data.Dataset,
     test_ds: data.Dataset,
+    devices: int | None = None,
     **fit_kwargs: Any,
 ) -> tuple[results.History, dict[str, float]]:
     """`loop.fit` with per-epoch validation, then one evaluation on the test split of the
-    weights `fit` returns: the last epoch's, or with `restore_best="val_loss"` the best one's."""
-    state, history = loop.fit(model, tx, train_ds, eval_data=val_ds, **fit_kwargs)
+    weights `fit` returns: the last epoch's, or with `restore_best="val_loss"` the best one's.
+    `devices`: train and test data-parallel on the first N devices."""
+    state, history = loop.fit(model, tx, train_ds, eval_data=val_ds, devices=devices, **fit_kwargs)
     test = loop.evaluate(
-        train.CompiledStep(train.make_eval_step(model)), state, test_ds.images, test_ds.labels
+        train.CompiledStep(train.make_eval_step(model)),
+        state,
+        test_ds.images,
+        test_ds.labels,
+        mesh=mesh(devices),
     )
     return history, test
+
+
+def mesh(devices: int | None) -> "jax.sharding.Mesh | None":
+    """The data-parallel mesh of `--devices N` (None for the default single device)."""
+    return None if devices is None else parallel.make_mesh(devices)
 
 
 def lenet_setup(

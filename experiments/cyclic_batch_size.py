@@ -25,9 +25,12 @@ from jaxsched import optimizers, plots, results, schedules
 NAME = "cyclic_batch_size"
 
 
-def batch_bounds(config: CyclicConfig, workdir: Path, *, quiet: bool) -> dict[str, Any]:
+def batch_bounds(
+    config: CyclicConfig, workdir: Path, *, quiet: bool, devices: int | None = None
+) -> dict[str, Any]:
     """{"b_min", "b_max", "source", "learning_rate"}: given, read from a sweep's results.json,
-    or swept now; "learning_rate" is the rate the sweep ran at (None when given)."""
+    or swept now (on `devices`); "learning_rate" is the rate the sweep ran at (None when
+    given)."""
     if config.b_min is not None and config.b_max is not None:
         return {
             "b_min": config.b_min,
@@ -47,7 +50,9 @@ def batch_bounds(config: CyclicConfig, workdir: Path, *, quiet: bool) -> dict[st
                 if hasattr(config, f.name)
             },
         )
-        summary = batch_size_sweep.run(sweep, workdir / "batch_size_sweep", quiet=quiet)["summary"]
+        summary = batch_size_sweep.run(
+            sweep, workdir / "batch_size_sweep", quiet=quiet, devices=devices
+        )["summary"]
         source = str(workdir / "batch_size_sweep" / "results.json")
     if not summary.get("bracketed", True):
         print(f"note: the batch-size sweep did not bracket a range: {summary.get('message')}")
@@ -113,15 +118,20 @@ def policy_settings(
 
 
 def run(
-    config: CyclicConfig, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: CyclicConfig,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every policy; returns the results document."""
     unknown = set(config.policies) - set(CYCLIC_POLICIES)
     if unknown:
         raise ValueError(f"policies must be among {CYCLIC_POLICIES}, got {sorted(unknown)}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
-    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet)
-    bounds = batch_bounds(config, recorder.workdir, quiet=quiet)
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
+    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
+    bounds = batch_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
 
     def train_one(policy: str) -> dict[str, Any]:
@@ -133,11 +143,12 @@ def run(
             (train_ds, val_ds, test_ds),
             config,
             quiet=quiet,
+            devices=devices,
             strategy=config.strategy,
             **settings,
         )
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy")
+    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(
         config.policies,
         done,
@@ -157,7 +168,15 @@ def run(
 
 
 def train_policy(
-    name: str, lr: Any, model: Any, splits: tuple, config: Any, *, quiet: bool, **fit_kwargs: Any
+    name: str,
+    lr: Any,
+    model: Any,
+    splits: tuple,
+    config: Any,
+    *,
+    quiet: bool,
+    devices: int | None = None,
+    **fit_kwargs: Any,
 ) -> dict[str, Any]:
     """Trains one policy (plain SGD at `lr`, a rate or a schedule) for `config.epochs` epochs and
     tests the best-validation epoch; `fit_kwargs` carry the batch size (schedule) settings."""
@@ -172,6 +191,7 @@ def train_policy(
         max_device_batch=config.max_device_batch,
         seed=config.seed,
         max_loss=config.divergence_loss,
+        devices=devices,
         quiet=quiet,
         description=name,
         **fit_kwargs,
@@ -227,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = common.config_from_args(args, CYCLIC, CYCLIC_SMOKE)
     workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     print(f"wrote {workdir}/results.json and figures")
     return 0
 

@@ -336,7 +336,11 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+    parser = common.experiment_parser(
+        NAME,
+        __doc__,
+        single_device="its simulations are vmapped into one program, not trained with loop.fit",
+    )
     parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS)
     parser.add_argument("--initializers", nargs="+", choices=INITIALIZERS)
     parser.add_argument("--simulations", type=int, help="simulations per variant")

@@ -228,7 +228,11 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+    parser = common.experiment_parser(
+        NAME,
+        __doc__,
+        single_device="nothing is trained: it measures the activations of untrained nets",
+    )
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS), help="default auto")
     parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS)
     parser.add_argument("--stddevs", nargs="+", type=float, help="sigma of N(0, sigma) kernels")

@@ -29,12 +29,17 @@ NAME = "lr_range_test"
 
 
 def run(
-    config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
+    config: Config,
+    workdir: str | Path,
+    *,
+    quiet: bool = False,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Runs the range test and returns the results document (also in workdir/results.json)."""
     if config.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
-    recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder = common.Recorder(NAME, config, Path(workdir), devices)
     train, test = common.load_splits(
         config.dataset,
         config.data_dir,
@@ -48,7 +53,9 @@ def run(
         input_norm=config.input_norm,
         hidden_batchnorm=config.hidden_batchnorm,
     )
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "learning_rate")
+    done = (
+        {} if fresh else common.completed_runs(recorder.workdir, config, "learning_rate", devices)
+    )
     if config.method == "grid":
         return _grid(config, recorder, model, train, test, done, quiet)
     return _sweep(config, recorder, model, train, done, quiet)
@@ -66,6 +73,7 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
             eval_data=test,
             eval_batch_size=config.eval_batch_size,
             max_loss=config.divergence_loss,
+            devices=recorder.devices,
             quiet=quiet,
             description=f"lr={lr:g}",
         )
@@ -103,6 +111,7 @@ def _sweep(config, recorder, model, train, done, quiet) -> dict[str, Any]:
             max_steps=config.sweep_steps,
             stop_when=range_test.explosion_rule(config.sweep_factor),
             sync_every=10,
+            devices=recorder.devices,
             quiet=quiet,
             description="sweep",
         )
@@ -197,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = common.output_dir(
         args, f"runs/{NAME}" + ("_sweep" if config.method == "sweep" else "")
     )
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
     s = doc["summary"]
     print(f"\nlr_min = {s['lr_min']}  lr_max = {s['lr_max']}")
     print(f"rule: {s.get('rule', s.get('error'))}")

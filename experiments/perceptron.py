@@ -329,7 +329,11 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+    parser = common.experiment_parser(
+        NAME,
+        __doc__,
+        single_device="its linear models train by per-sample SGD in one lax.scan, not loop.fit",
+    )
     parser.add_argument("--losses", nargs="+", choices=tuple(linear.LOSSES))
     parser.add_argument("--epochs", type=int, help="passes over the training points")
     parser.add_argument("--lr", type=float, help="SGD learning rate (default 0.025)")
