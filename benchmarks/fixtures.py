@@ -29,16 +29,18 @@ def lenet_fit(
     epochs: int,
     seed: int,
     learning_rate: float = KERAS_SGD_RATE,
+    conv_impl: str = "auto",
     **fit_options: Any,
 ) -> dict[str, Any]:
-    """A fresh LeNet-5 trained by `loop.fit` with Keras's SGD at `learning_rate`; returns
+    """A fresh LeNet-5 (convolutions lowered by `conv_impl`, jaxsched.models.conv) trained by
+    `loop.fit` with Keras's SGD at `learning_rate`; returns
     "epoch_s" (train seconds per epoch, the first includes compiling), "compile_s", "params",
     "final_loss", "images_per_epoch" and the "history"."""
     from jaxsched.models import count_params
 
     tx = optimizers.make("sgd", learning_rate, preset="keras")
     state, history = loop.fit(
-        LeNet5(),
+        LeNet5(conv_impl=conv_impl),
         tx,
         train,
         epochs=epochs,

@@ -24,15 +24,21 @@ from jaxsched import data
 NAME = "lenet_epoch"
 BATCH_SIZES = (64, 512)
 WARM, COLD, COMPILE = "epoch (warm)", "first epoch (compile incl.)", "compile"
+BASELINE = "loop.fit"
 
 # fit(images, labels, batch_size, epochs, seed) -> {"epoch_s": [...], "params", ...}
 FitFn = Callable[[Any, Any, int, int, int], dict[str, Any]]
 
 
-def _jaxsched_fit(images, labels, batch_size, epochs, seed):
-    out = fixtures.lenet_fit(data.Dataset(images, labels), batch_size, epochs=epochs, seed=seed)
-    del out["history"]
-    return out
+def _jaxsched_fit(conv_impl: str) -> FitFn:
+    def fit(images, labels, batch_size, epochs, seed):
+        out = fixtures.lenet_fit(
+            data.Dataset(images, labels), batch_size, epochs=epochs, seed=seed, conv_impl=conv_impl
+        )
+        del out["history"]
+        return out
+
+    return fit
 
 
 def _keras_fit(jit_compile: bool) -> FitFn:
@@ -67,7 +73,7 @@ def rows_for(
     peer: str, variant: str, case: str, outs: Sequence[dict[str, Any]], note: str
 ) -> list[dict[str, Any]]:
     """The warm-epoch, first-epoch (and for jaxsched compile) rows of one peer's outputs."""
-    base = peer == "jaxsched"
+    base = (peer, variant) == ("jaxsched", BASELINE)
     images = outs[0]["images_per_epoch"]
     extra = {
         "params": outs[0]["params"],
@@ -136,7 +142,18 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
     common.check_repetitions(repetitions)
     train = fixtures.fashion_mnist(smoke)
     peer_fits: list[tuple[str, str, FitFn, str]] = [
-        ("jaxsched", "loop.fit", _jaxsched_fit, "loop.fit(LeNet5(), sgd 0.01), XLA CPU"),
+        (
+            "jaxsched",
+            BASELINE,
+            _jaxsched_fit("auto"),
+            "loop.fit(LeNet5(), sgd 0.01); conv_impl auto (im2col on CPU)",
+        ),
+        (
+            "jaxsched",
+            "loop.fit, XLA conv",
+            _jaxsched_fit("xla"),
+            "loop.fit(LeNet5(conv_impl='xla'), sgd 0.01): lax.conv lowering",
+        ),
     ]
     peer_fits += [
         (

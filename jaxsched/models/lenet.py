@@ -19,6 +19,7 @@ from typing import Literal
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxsched.models.conv import Conv, ConvImpl
 from jaxsched.models.utils import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, KERAS_KERNEL_INIT
 
 InputNorm = Literal["batchnorm", "none"]
@@ -34,6 +35,8 @@ class LeNet5(nn.Module):
       hidden_batchnorm: BatchNorm after each hidden layer's activation.
       input_dropout: dropout rate on the input, in [0, 1).
       hidden_dropout: dropout rate after each hidden layer, in [0, 1).
+      conv_impl: how the convolutions are lowered, "auto" (im2col on CPU, XLA's convolution
+        on GPU/TPU), "xla" or "im2col"; the parameters are the same (jaxsched.models.conv).
     """
 
     num_classes: int = 10
@@ -41,6 +44,7 @@ class LeNet5(nn.Module):
     hidden_batchnorm: bool = True
     input_dropout: float = 0.0
     hidden_dropout: float = 0.0
+    conv_impl: ConvImpl = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -65,8 +69,8 @@ class LeNet5(nn.Module):
         def hidden_drop(y):
             return nn.Dropout(self.hidden_dropout, deterministic=not train)(y)
 
-        conv = lambda features, padding: nn.Conv(  # noqa: E731
-            features, (5, 5), padding=padding, kernel_init=KERAS_KERNEL_INIT
+        conv = lambda features, padding: Conv(  # noqa: E731
+            features, (5, 5), padding=padding, kernel_init=KERAS_KERNEL_INIT, impl=self.conv_impl
         )
         dense = lambda features: nn.Dense(features, kernel_init=KERAS_KERNEL_INIT)  # noqa: E731
         pool = lambda y: nn.avg_pool(y, (2, 2), strides=(2, 2))  # noqa: E731
