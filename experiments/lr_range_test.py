@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from experiments import common
-from experiments.configs.lr_range_test import DEFAULT, METHODS, SMOKE, Config
-from jaxsched import data, loop, optimizers, plots, range_test, results
+from experiments.configs.lr_range_test import DEFAULT, GRID_STRATEGIES, METHODS, SMOKE, Config
+from jaxsched import data, loop, optimizers, plots, range_test, results, sweep
 from jaxsched.models import LeNet5
 
 NAME = "lr_range_test"
@@ -39,6 +39,10 @@ def run(
     """Runs the range test and returns the results document (also in workdir/results.json)."""
     if config.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
+    if config.grid_strategy not in GRID_STRATEGIES:
+        raise ValueError(
+            f"grid_strategy must be one of {GRID_STRATEGIES}, got {config.grid_strategy!r}"
+        )
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
     train, test = common.load_splits(
         config.dataset,
@@ -79,8 +83,15 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
         )
         return {"learning_rate": lr, "final": _final(history), "history": history.to_dict()}
 
-    runs = common.run_each(config.learning_rates, done, recorder, train_one, _row, {})
-    summary = _summarize_grid(runs)
+    strategy = config.grid_strategy if (recorder.devices or 1) == 1 else "loop"
+    if strategy == "loop":
+        runs = common.run_each(config.learning_rates, done, recorder, train_one, _row, {})
+    else:
+        trained = _fit_grid(config, model, train, test, done, strategy, quiet)
+        for run in trained.values():
+            print(_row(run), flush=True)
+        runs = [dict(done[lr]) if lr in done else trained[lr] for lr in config.learning_rates]
+    summary = {**_summarize_grid(runs), "grid_strategy": strategy}
     doc = recorder.write(runs, summary, results.DONE)
     plots.save(plots.lr_range_grid(doc["runs"], summary), recorder.workdir / "lr_range_test.png")
     labelled = [{**r, "label": f"lr={r['learning_rate']:g}"} for r in doc["runs"]]
@@ -88,6 +99,43 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
         plots.step_curves(labelled, "loss", logy=True), recorder.workdir / "loss_per_iteration.png"
     )
     return doc
+
+
+def _fit_grid(config, model, train, test, done, strategy, quiet) -> dict[float, dict[str, Any]]:
+    """The rates not in `done`, trained at once by `sweep.fit_grid`: rate -> run record."""
+    missing = [lr for lr in config.learning_rates if lr not in done]
+    if not missing:
+        return {}
+    grid = sweep.fit_grid(
+        model,
+        optimizers.make(config.optimizer, missing[0]),
+        train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        hyperparams={"learning_rate": missing},
+        seeds=config.seed,
+        data_seed=config.seed,
+        eval_data=test,
+        eval_batch_size=config.eval_batch_size,
+        max_loss=config.divergence_loss,
+        strategy=strategy,
+    )
+    if not quiet:
+        timings = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in grid.timings.items())
+        print(
+            f"fit_grid trained {len(missing)} rates with strategy {grid.strategy!r}"
+            + (f" (probe per grid step: {timings})" if timings else ""),
+            flush=True,
+        )
+    return {
+        lr: {
+            "learning_rate": lr,
+            "final": _final(history),
+            "history": history.to_dict(),
+            "grid_strategy": grid.strategy,
+        }
+        for lr, history in zip(missing, grid.histories, strict=True)
+    }
 
 
 def _sweep(config, recorder, model, train, done, quiet) -> dict[str, Any]:
@@ -193,6 +241,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--method", choices=METHODS, help="grid (default) or sweep")
     parser.add_argument("--epochs", type=int, help="grid: epochs per learning rate")
     parser.add_argument("--lrs", type=float, nargs="+", help="grid: learning rates to try")
+    parser.add_argument(
+        "--grid-strategy",
+        choices=GRID_STRATEGIES,
+        help="grid: fit_grid 'auto' (default), 'vmap', 'sequential', or 'loop' (loop.fit per rate)",
+    )
     parser.add_argument("--batch-size", type=int, help="examples per update")
     parser.add_argument("--sweep-start", type=float, help="sweep: first learning rate")
     parser.add_argument("--sweep-end", type=float, help="sweep: last learning rate")

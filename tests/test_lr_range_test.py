@@ -8,7 +8,7 @@ import pytest
 
 from experiments import lr_range_test
 from experiments.configs.lr_range_test import DEFAULT, SMOKE
-from jaxsched import loop
+from jaxsched import loop, sweep
 
 TINY = dataclasses.replace(
     SMOKE,
@@ -55,10 +55,28 @@ def test_rerun_reuses_completed_runs(tiny_run, monkeypatch):
         raise AssertionError("a completed learning rate was trained again")
 
     monkeypatch.setattr(loop, "fit", no_training)
+    monkeypatch.setattr(sweep, "fit_grid", no_training)
     again = lr_range_test.run(TINY, workdir, quiet=True)
     assert again["runs"] == doc["runs"]
     with pytest.raises(AssertionError, match="trained again"):
         lr_range_test.run(TINY, workdir, quiet=True, fresh=True)
+
+
+def test_the_fit_grid_path_equals_one_loop_fit_per_rate(tiny_run, tmp_path):
+    _, doc = tiny_run
+    assert doc["summary"]["grid_strategy"] == "auto"
+    assert {r["grid_strategy"] for r in doc["runs"]} <= {"vmap", "sequential"}
+    looped = lr_range_test.run(
+        dataclasses.replace(TINY, grid_strategy="loop"), tmp_path, quiet=True
+    )
+    assert looped["summary"]["grid_strategy"] == "loop"
+    for grid_run, loop_run in zip(doc["runs"], looped["runs"], strict=True):
+        g, f = grid_run["history"], loop_run["history"]
+        assert g["status"] == f["status"]
+        np.testing.assert_allclose(g["steps"]["loss"], f["steps"]["loss"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            g["epochs"]["val_accuracy"], f["epochs"]["val_accuracy"], atol=1e-6
+        )
 
 
 def test_cli_overrides_reach_the_config(tmp_path, monkeypatch):

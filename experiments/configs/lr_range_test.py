@@ -3,6 +3,9 @@
 import dataclasses
 
 METHODS = ("grid", "sweep")
+# "loop": one loop.fit per rate (resumable rate by rate, any --devices); the others train the
+# rates still missing in one jaxsched.sweep.fit_grid call with that strategy (one device).
+GRID_STRATEGIES = ("auto", "vmap", "sequential", "loop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,6 +16,10 @@ class Config:
       "sweep" (one run, the rate growing exponentially per update).
 
     learning_rates: the grid; the seeds used 10^1, 10^0, ..., 10^-9.
+    grid_strategy: how the grid trains, one of GRID_STRATEGIES: "auto" (default), "vmap" or
+      "sequential" train every missing rate at once with jaxsched.sweep.fit_grid (the same
+      numbers as one loop.fit per rate); "loop" runs loop.fit per rate. With more than one
+      device the grid always runs "loop".
     epochs: epochs per learning rate.
     batch_size: examples per update.
     train_examples / eval_examples: None for the whole split, else a seeded random subset.
@@ -41,6 +48,7 @@ class Config:
     eval_batch_size: int = 1000
     divergence_loss: float = 100.0
     method: str = "grid"
+    grid_strategy: str = "auto"
     sweep_start: float = 1e-9
     sweep_end: float = 10.0
     sweep_steps: int = 2000
