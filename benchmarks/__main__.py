@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 from benchmarks import common
 
-NAMES = ("lenet_epoch", "lr_grid", "dead_relu", "batch_cycling", "resnet_step", "roofline")
+NAMES = (
+    "lenet_epoch",
+    "lr_grid",
+    "dead_relu",
+    "batch_cycling",
+    "resnet_step",
+    "roofline",
+    "loop_design",
+)
 
 
 def parse_args(argv: Sequence[str] | None):

@@ -6,10 +6,11 @@ import importlib
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import __main__ as bench_main
-from benchmarks import common, lenet_epoch
+from benchmarks import common, lenet_epoch, loop_design
 
 
 def test_repeat_excludes_warmup_and_summarizes():
@@ -98,6 +99,30 @@ def test_lenet_rows_from_synthetic_outputs():
     assert (warm["metric"], warm["median"], warm["throughput"]) == ("epoch (warm)", 1.5, 1000 / 1.5)
     assert (cold["median"], compile_["median"], warm["extra"]["params"]) == (4.0, 3.0, 62614)
     assert warm["baseline"] and cold["throughput"] is None
+
+
+def test_loop_design_variants_train_the_same_model():
+    images, labels, idx = loop_design._batches(loop_design.SMOKE, smoke=True)
+    finals = {}
+    for how in ("dispatch", "scan", "device gather"):
+        run = loop_design._stepper("im2col", how, images, labels, idx)
+        # the last update's loss; the state persists, so a second call continues training
+        finals[how] = float(np.ravel(run()["loss"])[-1])
+        finals[how + " again"] = float(np.ravel(run()["loss"])[-1])
+    for how in ("scan", "device gather"):
+        np.testing.assert_allclose(finals[how], finals["dispatch"], rtol=1e-5)
+        np.testing.assert_allclose(finals[how + " again"], finals["dispatch again"], rtol=1e-5)
+    assert finals["dispatch again"] != finals["dispatch"]
+
+
+def test_loop_design_smoke_rows_have_one_baseline_per_case():
+    rows = common.add_ratios(loop_design.run(True, ["jaxsched"], 1))
+    cases = {r["case"] for r in rows}
+    assert len(cases) == 4 and len(rows) == 8
+    for case in cases:
+        group = [r for r in rows if r["case"] == case]
+        assert sum(r["baseline"] for r in group) == 1
+        assert all(r["ratio"] is not None and r["median"] > 0 for r in group)
 
 
 def test_cpu_model_and_format():

@@ -1,0 +1,224 @@
+"""The measurements behind the training loop's design: LeNet-5 SGD steps on the real
+Fashion-MNIST at batch 64, seconds per update, each choice against its alternative.
+
+    python -m benchmarks.loop_design [--smoke]
+
+- convolution lowering: `LeNet5(conv_impl="im2col")` (the CPU default) vs XLA's convolution
+  (`"xla"`), one jitted step per batch;
+- epoch structure: one jitted step dispatched per batch (what `loop.fit` does) vs a
+  `lax.scan` over a chunk of the same batches in one call;
+- batch source: batches gathered on the host (`images[idx]` in NumPy, then transferred: what
+  `loop.fit` does) vs the whole training set resident on the device and each batch gathered
+  there inside the step.
+- grid of 11 learning rates: one update of all members, `jit(vmap(step))` vs the step per
+  member (what `sweep.fit_grid(strategy="auto")` chooses between), with the im2col lowering.
+
+Each case's baseline is the choice the library makes; a ratio above 1 means the alternative is
+slower. Every variant runs the same `number` updates per repetition from its own warm state,
+with the state donated. jaxsched only.
+"""
+
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import common, fixtures
+from jaxsched import optimizers, train
+from jaxsched.models import LeNet5
+
+NAME = "loop_design"
+METRIC = "update"
+GRID_RATES = tuple(10.0**k for k in range(1, -10, -1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    batch_size: int
+    number: int  # updates per repetition
+    grid_number: int  # grid updates (all members) per repetition
+
+
+FULL = Size(64, 200, 20)
+SMOKE = Size(16, 4, 2)
+
+
+def _batches(size: Size, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training images and labels, and `number` batches of indices [number, batch]."""
+    ds = fixtures.fashion_mnist(smoke)
+    order = np.random.default_rng(0).permutation(len(ds.labels))
+    count = min(size.number, len(order) // size.batch_size)
+    idx = order[: count * size.batch_size].reshape(count, size.batch_size)
+    return ds.images, ds.labels, idx
+
+
+def _stepper(conv_impl: str, how: str, images, labels, idx) -> Callable[[], Any]:
+    """A function running idx.shape[0] updates from a persistent state, `how` one of
+    "dispatch", "scan", "device gather"."""
+    model, tx = LeNet5(conv_impl=conv_impl), optimizers.make("sgd", 0.01, preset="keras")
+    step_fn = train.make_train_step(model, tx)
+    box = {"state": train.init_train_state(model, tx, jax.random.key(0), images[:1])}
+    if how == "dispatch":
+        step = jax.jit(step_fn, donate_argnums=0)
+
+        def run():
+            state = box["state"]
+            for i in idx:
+                state, metrics = step(state, images[i], labels[i])
+            box["state"] = state
+            return metrics
+
+    elif how == "scan":
+        xs, ys = jnp.asarray(images[idx]), jnp.asarray(labels[idx])
+
+        def scan_steps(state, xs, ys):
+            return jax.lax.scan(lambda s, batch: step_fn(s, *batch), state, (xs, ys))
+
+        scan = jax.jit(scan_steps, donate_argnums=0)
+
+        def run():
+            box["state"], metrics = scan(box["state"], xs, ys)
+            return metrics
+
+    else:  # device gather
+        all_images, all_labels = jnp.asarray(images), jnp.asarray(labels)
+        step = jax.jit(lambda s, x, y, i: step_fn(s, x[i], y[i]), donate_argnums=0)
+        dev_idx = jnp.asarray(idx)
+
+        def run():
+            state = box["state"]
+            for i in range(len(idx)):
+                state, metrics = step(state, all_images, all_labels, dev_idx[i])
+            box["state"] = state
+            return metrics
+
+    return run
+
+
+def _grid_stepper(vmapped: bool, images, labels, idx) -> Callable[[], Any]:
+    """`len(idx)` updates of all GRID_RATES members, one program or one step per member."""
+    model = LeNet5(conv_impl="auto")
+    tx = optimizers.make("sgd", 0.01, preset="keras")
+    step_fn = train.make_train_step(model, tx)
+    members = [
+        train.init_train_state(model, optimizers.make("sgd", lr, preset="keras"), key, images[:1])
+        for lr, key in zip(GRID_RATES, [jax.random.key(0)] * len(GRID_RATES), strict=True)
+    ]
+    if vmapped:
+        box = {"state": jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)}
+        step = jax.jit(jax.vmap(step_fn, in_axes=(0, None, None)), donate_argnums=0)
+
+        def run():
+            state = box["state"]
+            for i in idx:
+                state, metrics = step(state, images[i], labels[i])
+            box["state"] = state
+            return metrics
+
+    else:
+        box = {"states": members}
+        step = jax.jit(step_fn, donate_argnums=0)
+
+        def run():
+            states = box["states"]
+            for i in idx:
+                x, y = jax.device_put(images[i]), jax.device_put(labels[i])
+                states = [step(s, x, y) for s in states]
+                metrics = [m for _, m in states]
+                states = [s for s, _ in states]
+            box["states"] = states
+            return metrics
+
+    return run
+
+
+def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, Any]]:
+    """Every case, alternative against the library's choice; see the module docstring."""
+    common.check_repetitions(repetitions)
+    if "jaxsched" not in peers:
+        return []
+    size = SMOKE if smoke else FULL
+    images, labels, idx = _batches(size, smoke)
+    per_step = size.batch_size
+    cases = [
+        (
+            "convolution lowering",
+            [
+                ("im2col + matmul", _stepper("im2col", "dispatch", images, labels, idx), True),
+                ("lax.conv (XLA)", _stepper("xla", "dispatch", images, labels, idx), False),
+            ],
+        ),
+        (
+            "epoch structure",
+            [
+                ("jit step per batch", _stepper("auto", "dispatch", images, labels, idx), True),
+                (
+                    f"lax.scan over {len(idx)} batches",
+                    _stepper("auto", "scan", images, labels, idx),
+                    False,
+                ),
+            ],
+        ),
+        (
+            "batch source",
+            [
+                ("host gather", _stepper("auto", "dispatch", images, labels, idx), True),
+                (
+                    "device-resident data",
+                    _stepper("auto", "device gather", images, labels, idx),
+                    False,
+                ),
+            ],
+        ),
+    ]
+    rows = []
+    for case, variants in cases:
+        for variant, fn, baseline in variants:
+            stats = common.repeat(fn, repetitions, warmup=1)
+            per_update = tuple(v / len(idx) for v in stats.values)
+            rows.append(
+                common.row(
+                    NAME,
+                    f"{case}, batch {size.batch_size}",
+                    "jaxsched",
+                    variant,
+                    METRIC,
+                    per_update,
+                    items=per_step,
+                    baseline=baseline,
+                    note=f"{len(idx)} LeNet-5 SGD updates per repetition",
+                )
+            )
+    grid_idx = idx[: size.grid_number]
+    k = len(GRID_RATES)
+    for variant, vmapped, baseline in (
+        (f"step per member (x{k})", False, True),
+        (f"jit(vmap(step)) over {k}", True, False),
+    ):
+        stats = common.repeat(_grid_stepper(vmapped, images, labels, grid_idx), repetitions)
+        rows.append(
+            common.row(
+                NAME,
+                f"grid of {k} learning rates, batch {size.batch_size}",
+                "jaxsched",
+                variant,
+                "grid update",
+                tuple(v / len(grid_idx) for v in stats.values),
+                items=per_step * k,
+                baseline=baseline,
+                note="one update of every member, LeNet-5 conv_impl auto",
+            )
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.main_for(NAME, run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
