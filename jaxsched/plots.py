@@ -18,7 +18,7 @@ def save(fig: plt.Figure, path: str | os.PathLike) -> Path:
     """Saves `fig` as PNG (written to a temporary name, then renamed) and closes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # one per process
     fig.savefig(tmp, dpi=120, bbox_inches="tight")
     os.replace(tmp, path)
     plt.close(fig)
@@ -466,5 +466,70 @@ def line_panels(
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
     axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def scaling(
+    panels: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    *,
+    metric: str,
+    title: str = "",
+    ncols: int | None = None,
+) -> plt.Figure:
+    """Speedup or parallel efficiency against the number of devices (log2 axis), one panel per
+    entry of `panels`, with the ideal line (speedup = N, efficiency = 1).
+
+    panels: {panel title: {line label: {"devices": [N, ...], "values": [...], "measured":
+    bool, optional "style": matplotlib keywords}}}; measured lines are solid with markers,
+    predicted ones dashed, unless "style" says otherwise.
+    metric: "speedup" or "efficiency".
+    """
+    if metric not in ("speedup", "efficiency"):
+        raise ValueError(f"metric must be 'speedup' or 'efficiency', got {metric!r}")
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(4.4 * ncols, 3.8 * nrows),
+        squeeze=False,
+        sharey=metric == "efficiency",
+    )
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for ax, (panel, lines) in zip(axes.flat, panels.items(), strict=False):
+        top = max(max(line["devices"]) for line in lines.values())
+        ideal = 2.0 ** np.arange(0, math.log2(top) + 1)
+        ax.plot(
+            ideal,
+            ideal if metric == "speedup" else np.ones_like(ideal),
+            "k:",
+            lw=1.2,
+            label="ideal",
+        )
+        for label, line in lines.items():
+            style = (
+                dict(marker="o", ms=4, lw=1.4) if line.get("measured") else dict(ls="--", lw=1.2)
+            )
+            style.update(line.get("style", {}))
+            ax.plot(line["devices"], _finite(line["values"]), label=label, **style)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ideal)
+        ax.xaxis.set_major_formatter(plain)
+        if metric == "speedup":
+            ax.set_yscale("log", base=2)
+            ax.yaxis.set_major_formatter(plain)
+        else:
+            ax.set_ylim(0, 1.05 if ax.get_ylim()[1] <= 1.05 else None)
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("devices")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("speedup" if metric == "speedup" else "parallel efficiency")
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
