@@ -89,6 +89,7 @@ DTYPE_BYTES = {
     "pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
     "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8,
 }  # fmt: skip
+MEASURED_COLORS = ("tab:blue", "tab:orange", "tab:olive", "tab:cyan", "tab:gray", "black")
 LINK_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 MLIR_DTYPE = {"i1": "pred", "i8": "s8", "i16": "s16", "i32": "s32", "i64": "s64"}
 
@@ -590,6 +591,7 @@ def figure(doc: dict[str, Any], metric: str):
                 "devices": [r["devices"] for r in mine],
                 "values": [r[metric] for r in mine],
                 "measured": True,
+                "style": {"color": MEASURED_COLORS[len(lines) % len(MEASURED_COLORS)]},
             }
         for mode in scaling.MODES:
             for link in doc["config"]["interconnects"]:
