@@ -8,10 +8,12 @@ rounding:
 
   "vmap"        one compiled program steps all K members per batch: `jit(vmap(step))`, the
                 stacked state donated. One dispatch per batch, so it suits accelerators; on a
-                CPU it can lose: vmapped convolutions become grouped convolutions, which XLA's
-                CPU backend runs slowly, and K dense nets' weights may not fit in cache (on a
-                shared 2-core CPU, 11 members: LeNet-5 ~5x, MLP 1000-1000 ~3x slower than
-                "sequential").
+                CPU it loses: with XLA's convolution, vmapped convolutions become grouped
+                convolutions, which its CPU backend runs slowly; with the im2col lowering
+                (jaxsched.models.conv) they become batched matmuls, but every op then streams
+                K members' activations (LeNet-5's first im2col buffer: 55 MB for 11 members
+                against 5 MB for one), which fall out of cache, where "sequential" keeps one
+                member's working set cache-resident (benchmarks/loop_design.py measures it).
   "sequential"  the plain jitted step, once per member on each batch (the batch is gathered
                 and transferred once).
   "auto"        compiles both, times a few warm steps of each on the first batch (compilation

@@ -141,6 +141,33 @@ def make_train_step(
     return step
 
 
+def make_chunk_step(
+    step: Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]],
+) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
+    """Returns `chunk(state, images[C, B, ...], labels[C, B], valid bool[C])`: `step` applied
+    to the C batches in order by one `lax.scan`, one call instead of C dispatches.
+
+    Batches with valid False are skipped (a `lax.cond`: no update, no cost beyond the branch)
+    so a run of fewer than C updates pads up to the same compiled shape. Returns the final
+    state and each metric stacked to [C] (zeros where not valid).
+    """
+
+    def chunk(state: TrainState, images, labels, valid):
+        metrics_shape = jax.eval_shape(step, state, images[0], labels[0])[1]
+
+        def skip(state, images, labels):
+            del images, labels
+            return state, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
+
+        def body(state, batch):
+            images, labels, ok = batch
+            return jax.lax.cond(ok, step, skip, state, images, labels)
+
+        return jax.lax.scan(body, state, (images, labels, valid))
+
+    return chunk
+
+
 def make_eval_step(
     model: nn.Module,
 ) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], Metrics]:

@@ -304,3 +304,48 @@ def test_compiled_step_memory_footprint_grows_with_the_batch():
     step(state, jnp.zeros((256, 28, 28, 1)), jnp.zeros(256, jnp.int32))
     # The state (~62k float32 params, twice) is shared; activations and the batch scale with B.
     assert small > 2 * 62_000 * 4 and step.memory_bytes > 4 * small
+
+
+def test_update_chunks_cover_the_epoch_in_order_one_length_per_size():
+    perm = np.arange(100, 132)
+    chunks = list(loop.update_chunks([4, 4, 4, 8, 8, 4], perm, max_length=2, row_bytes=1))
+    assert [c[2] for c in chunks] == [[4, 4], [4], [8, 8], [4]]
+    for idx, valid, sizes in chunks:
+        assert idx.shape == (2, sizes[0]) and valid.tolist() == [True] * len(sizes) + [False] * (
+            2 - len(sizes)
+        )
+    drawn = np.concatenate([idx[valid].ravel() for idx, valid, _ in chunks])
+    np.testing.assert_array_equal(drawn, perm)  # every index once, in the epoch's order
+    # a batch of CHUNK_BYTES / 2 bytes per update: two updates per chunk at most
+    capped = list(loop.update_chunks([4] * 5, perm, 100, row_bytes=loop.CHUNK_BYTES // 8))
+    assert [len(sizes) for *_, sizes in capped] == [2, 2, 1]
+
+
+@pytest.mark.parametrize("batch_size", [32, lambda u: 16 if u % 5 < 2 else 32])
+def test_scan_chunks_train_exactly_like_one_dispatch_per_step(fashion_small, batch_size):
+    train_ds, _ = fashion_small
+
+    def run(scan_chunks):
+        return loop.fit(
+            LeNet5(),
+            optimizers.make("sgd", 0.05),
+            train_ds,
+            epochs=2,
+            batch_size=batch_size,
+            seed=3,
+            sync_every=5,  # chunks of 5 updates; the epoch's last chunk is padded
+            scan_chunks=scan_chunks,
+            quiet=True,
+        )
+
+    (chunked, h_chunked), (stepped, h_stepped) = run(True), run(False)
+    assert h_chunked.steps["batch_size"] == h_stepped.steps["batch_size"]
+    np.testing.assert_allclose(h_chunked.steps["loss"], h_stepped.steps["loss"], rtol=2e-5)
+    chex.assert_trees_all_close(chunked.params, stepped.params, rtol=1e-4, atol=1e-6)
+    assert int(chunked.step) == int(stepped.step) == len(h_stepped.steps["loss"])
+    # one executable per batch size either way
+    assert (
+        h_chunked.num_compilations
+        == h_stepped.num_compilations
+        == len(set(h_stepped.steps["batch_size"]))
+    )
