@@ -30,10 +30,15 @@ BASELINE = "loop.fit"
 FitFn = Callable[[Any, Any, int, int, int], dict[str, Any]]
 
 
-def _jaxsched_fit(conv_impl: str) -> FitFn:
+def _jaxsched_fit(conv_impl: str, **fit_options: Any) -> FitFn:
     def fit(images, labels, batch_size, epochs, seed):
         out = fixtures.lenet_fit(
-            data.Dataset(images, labels), batch_size, epochs=epochs, seed=seed, conv_impl=conv_impl
+            data.Dataset(images, labels),
+            batch_size,
+            epochs=epochs,
+            seed=seed,
+            conv_impl=conv_impl,
+            **fit_options,
         )
         del out["history"]
         return out
@@ -150,9 +155,10 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
         ),
         (
             "jaxsched",
-            "loop.fit, XLA conv",
-            _jaxsched_fit("xla"),
-            "loop.fit(LeNet5(conv_impl='xla'), sgd 0.01): lax.conv lowering",
+            "loop.fit, XLA conv, scanned",
+            _jaxsched_fit("xla", scan_chunks=True),
+            "loop.fit(LeNet5(conv_impl='xla'), sgd 0.01, scan_chunks=True): lax.conv inside "
+            "the scan; scan_chunks='auto' dispatches per batch instead for such steps on CPU",
         ),
     ]
     peer_fits += [

@@ -134,7 +134,7 @@ def fit(
     max_loss: float = math.inf,
     devices: int | None = None,
     sync_batchnorm: bool = True,
-    scan_chunks: bool = True,
+    scan_chunks: bool | str = "auto",
     quiet: bool = False,
     description: str = "train",
 ) -> tuple[train.TrainState, History]:
@@ -177,10 +177,11 @@ def fit(
         its own rows of every batch.
       sync_batchnorm: with `devices`, BatchNorm statistics over the global batch (True) or
         per device (False, tf.distribute's default).
-      scan_chunks: run up to `sync_every` consecutive updates of one batch size per call, as
-        one `lax.scan` (`train.make_chunk_step`; the same updates, fewer dispatches: measured
-        faster on CPU, see benchmarks/loop_design.py). Used on one device without gradient
-        accumulation; False, or otherwise, one jitted step is dispatched per (micro-)batch.
+      scan_chunks: True runs up to `sync_every` consecutive updates of one batch size per
+        call, as one `lax.scan` (`train.make_chunk_step`; the same updates, fewer dispatches),
+        on one device without gradient accumulation; False dispatches one jitted step per
+        (micro-)batch; "auto" (default) scans unless `train.scan_pays` says it loses (on CPU,
+        steps with XLA convolutions).
       quiet: no progress bar (there is none either when stderr is not a terminal).
 
     Returns:
@@ -219,14 +220,16 @@ def fit(
         ),
         donate_state=True,
     )
+    if scan_chunks not in (True, False, "auto"):
+        raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
     chunk_step = None
     if scan_chunks and mesh is None and max(plan.steps) == 1 and sync_every > 1:
-        chunk_step = train.CompiledStep(
-            train.make_chunk_step(
-                train.make_train_step(model, tx, augment, regularizer, batch_augment)
-            ),
-            donate_state=True,
-        )
+        step_fn = train.make_train_step(model, tx, augment, regularizer, batch_augment)
+        first = plan.micro[0]
+        if scan_chunks is True or train.scan_pays(
+            step_fn, state, train_data.images[:first], train_data.labels[:first]
+        ):
+            chunk_step = train.CompiledStep(train.make_chunk_step(step_fn), donate_state=True)
     steps = [train_step] + ([] if chunk_step is None else [chunk_step])
     eval_step = train.CompiledStep(train.make_eval_step(model))
     history = History()

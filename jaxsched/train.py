@@ -168,6 +168,34 @@ def make_chunk_step(
     return chunk
 
 
+def primitive_names(jaxpr: Any) -> set[str]:
+    """Names of all primitives in a (closed) jaxpr, including nested jit / scan / cond bodies."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, list | tuple) else (value,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    names |= primitive_names(sub)
+    return names
+
+
+def scan_pays(step: Callable, state: TrainState, images: jax.Array, labels: jax.Array) -> bool:
+    """Whether `make_chunk_step(step)` should beat dispatching `step` per batch here.
+
+    True except on the CPU backend for steps with XLA convolutions: inside a loop, XLA's CPU
+    backend runs them several times slower (LeNet-5 with lax.conv: 24.2 s per epoch scanned
+    against 8.2 s dispatched; with the im2col lowering the scan is the faster, 4.5 s against
+    5.3 s: benchmarks/lenet_epoch.py, benchmarks/loop_design.py).
+    """
+    if jax.default_backend() != "cpu":
+        return True
+    return "conv_general_dilated" not in primitive_names(
+        jax.make_jaxpr(step)(state, images, labels)
+    )
+
+
 def make_eval_step(
     model: nn.Module,
 ) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], Metrics]:

@@ -22,6 +22,7 @@ import pytest
 from absl.testing import parameterized
 
 from jaxsched import augment
+from jaxsched.train import primitive_names
 
 H = W = 32
 B = 8
@@ -326,19 +327,6 @@ class BatchAugmentTest(chex.TestCase):
 
 # ------------------------------------------------------------------------------------------------
 # Under jit: one compilation, nothing sent to or from the host.
-
-
-def primitive_names(jaxpr) -> set[str]:
-    """Names of all primitives in a (closed) jaxpr, including nested jit / scan / cond bodies."""
-    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, list | tuple) else (value,):
-                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-                    names |= primitive_names(sub)
-    return names
 
 
 def test_jitted_batch_augmentation_compiles_once_and_stays_on_the_device():

@@ -349,3 +349,18 @@ def test_scan_chunks_train_exactly_like_one_dispatch_per_step(fashion_small, bat
         == h_stepped.num_compilations
         == len(set(h_stepped.steps["batch_size"]))
     )
+
+
+def test_scan_pays_except_for_xla_convolutions_on_cpu(fashion_small):
+    train_ds, _ = fashion_small
+    x, y = train_ds.images[:8], train_ds.labels[:8]
+    tx = optimizers.make("sgd", 0.01)
+    pays = {}
+    for impl in ("xla", "im2col"):
+        model = LeNet5(conv_impl=impl)
+        step = train.make_train_step(model, tx)
+        pays[impl] = train.scan_pays(step, small_state(model, tx, x), x, y)
+    assert pays["im2col"]
+    assert pays["xla"] == (jax.default_backend() != "cpu")
+    with pytest.raises(ValueError, match="scan_chunks must be"):
+        loop.fit(LeNet5(), tx, train_ds, epochs=1, batch_size=32, scan_chunks="yes", quiet=True)
