@@ -58,49 +58,41 @@ def _batches(size: Size, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return ds.images, ds.labels, idx
 
 
+def _runner(step: Callable, state: Any, calls: Sequence, args: Callable) -> Callable[[], Any]:
+    """A function calling `state, metrics = step(state, *args(c))` for every c in `calls` from
+    a state that persists across calls; returns the last metrics."""
+    box = {"state": state}
+
+    def run():
+        state = box["state"]
+        for call in calls:
+            state, metrics = step(state, *args(call))
+        box["state"] = state
+        return metrics
+
+    return run
+
+
 def _stepper(conv_impl: str, how: str, images, labels, idx) -> Callable[[], Any]:
     """A function running idx.shape[0] updates from a persistent state, `how` one of
     "dispatch", "scan", "device gather"."""
     model, tx = LeNet5(conv_impl=conv_impl), optimizers.make("sgd", 0.01, preset="keras")
     step_fn = train.make_train_step(model, tx)
-    box = {"state": train.init_train_state(model, tx, jax.random.key(0), images[:1])}
+    state = train.init_train_state(model, tx, jax.random.key(0), images[:1])
     if how == "dispatch":
         step = jax.jit(step_fn, donate_argnums=0)
-
-        def run():
-            state = box["state"]
-            for i in idx:
-                state, metrics = step(state, images[i], labels[i])
-            box["state"] = state
-            return metrics
-
-    elif how == "scan":  # loop.fit's path: chunks gathered on the host, one scan each
+        return _runner(step, state, idx, lambda i: (images[i], labels[i]))
+    if how == "scan":  # loop.fit's path: chunks gathered on the host, one scan each
         chunk_step = jax.jit(train.make_chunk_step(step_fn), donate_argnums=0)
-        flat = idx.ravel()
         sizes = [idx.shape[1]] * len(idx)
-        chunks = list(loop.update_chunks(sizes, flat, CHUNK, images[0].nbytes))
-
-        def run():
-            state = box["state"]
-            for chunk_idx, valid, _ in chunks:
-                state, metrics = chunk_step(state, images[chunk_idx], labels[chunk_idx], valid)
-            box["state"] = state
-            last_updates = len(chunks[-1][2])
-            return {k: v[:last_updates] for k, v in metrics.items()}  # the valid rows
-
-    else:  # device gather
-        all_images, all_labels = jnp.asarray(images), jnp.asarray(labels)
-        step = jax.jit(lambda s, x, y, i: step_fn(s, x[i], y[i]), donate_argnums=0)
-        dev_idx = jnp.asarray(idx)
-
-        def run():
-            state = box["state"]
-            for i in range(len(idx)):
-                state, metrics = step(state, all_images, all_labels, dev_idx[i])
-            box["state"] = state
-            return metrics
-
-    return run
+        chunks = list(loop.update_chunks(sizes, idx.ravel(), CHUNK, images[0].nbytes))
+        scan = _runner(chunk_step, state, chunks, lambda c: (images[c[0]], labels[c[0]], c[1]))
+        last_updates = len(chunks[-1][2])
+        return lambda: {k: v[:last_updates] for k, v in scan().items()}  # the valid rows
+    all_images, all_labels = jnp.asarray(images), jnp.asarray(labels)  # device gather
+    step = jax.jit(lambda s, x, y, i: step_fn(s, x[i], y[i]), donate_argnums=0)
+    dev_idx = jnp.asarray(idx)
+    return _runner(step, state, range(len(idx)), lambda i: (all_images, all_labels, dev_idx[i]))
 
 
 def _grid_stepper(vmapped: bool, images, labels, idx) -> Callable[[], Any]:
@@ -113,31 +105,18 @@ def _grid_stepper(vmapped: bool, images, labels, idx) -> Callable[[], Any]:
         for lr, key in zip(GRID_RATES, [jax.random.key(0)] * len(GRID_RATES), strict=True)
     ]
     if vmapped:
-        box = {"state": jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)}
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
         step = jax.jit(jax.vmap(step_fn, in_axes=(0, None, None)), donate_argnums=0)
+        return _runner(step, stacked, idx, lambda i: (images[i], labels[i]))
+    step = jax.jit(step_fn, donate_argnums=0)
 
-        def run():
-            state = box["state"]
-            for i in idx:
-                state, metrics = step(state, images[i], labels[i])
-            box["state"] = state
-            return metrics
+    def step_each(states, x, y):
+        outs = [step(s, x, y) for s in states]
+        return [s for s, _ in outs], [m for _, m in outs]
 
-    else:
-        box = {"states": members}
-        step = jax.jit(step_fn, donate_argnums=0)
-
-        def run():
-            states = box["states"]
-            for i in idx:
-                x, y = jax.device_put(images[i]), jax.device_put(labels[i])
-                states = [step(s, x, y) for s in states]
-                metrics = [m for _, m in states]
-                states = [s for s, _ in states]
-            box["states"] = states
-            return metrics
-
-    return run
+    return _runner(
+        step_each, members, idx, lambda i: (jax.device_put(images[i]), jax.device_put(labels[i]))
+    )
 
 
 def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, Any]]:
