@@ -214,17 +214,14 @@ def fit(
     groups = 1 if mesh is None or sync_batchnorm else mesh.size
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
-    train_step = train.CompiledStep(
-        train.make_train_step(
-            model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
-        ),
-        donate_state=True,
+    step_fn = train.make_train_step(
+        model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
     )
+    train_step = train.CompiledStep(step_fn, donate_state=True)
     if scan_chunks not in (True, False, "auto"):
         raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
     chunk_step = None
     if scan_chunks and mesh is None and max(plan.steps) == 1 and sync_every > 1:
-        step_fn = train.make_train_step(model, tx, augment, regularizer, batch_augment)
         first = plan.micro[0]
         if scan_chunks is True or train.scan_pays(
             step_fn, state, train_data.images[:first], train_data.labels[:first]
