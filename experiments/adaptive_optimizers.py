@@ -39,12 +39,9 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every (regularization, optimizer) pair; returns the results document."""
-    for field, allowed in (("optimizers", OPTIMIZERS), ("regularizations", REGULARIZATIONS)):
-        unknown = set(getattr(config, field)) - set(allowed)
-        if unknown:
-            raise ValueError(f"{field} must be among {tuple(allowed)}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir)
+    done = recorder.begin(datasets=[dataset], fresh=fresh, key="key")
     train_ds, test_ds = common.load_splits(
         dataset,
         config.data_dir,
@@ -53,7 +50,8 @@ def run(
         config.test_examples,
         config.seed,
     )
-    num_classes = int(train_ds.labels.max()) + 1
+    common.check_batch_sizes("batch_size", [config.batch_size], train_ds)
+    num_classes = data.NUM_CLASSES[dataset]
 
     def train_one(key: str) -> dict[str, Any]:
         regularization, label = key.split("/")
@@ -95,7 +93,6 @@ def run(
         }
 
     keys = [f"{r}/{o}" for r in config.regularizations for o in config.optimizers]
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key", devices)
     runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
     summary = {
         "dataset": dataset,
@@ -156,27 +153,33 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS), help="default auto")
     parser.add_argument("--epochs", type=int, help="epochs per run")
     parser.add_argument("--batch-size", type=int, help="examples per update")
     parser.add_argument("--optimizers", nargs="+", choices=tuple(OPTIMIZERS))
     parser.add_argument("--regularizations", nargs="+", choices=REGULARIZATIONS)
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+def report(doc: dict[str, Any], workdir: Path) -> None:
     print(f"\n{'':26} test accuracy on {doc['summary']['dataset']}")
     for row in doc["summary"]["table"]:
         acc = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
         print(f"{row['regularization'] + '/' + row['optimizer']:<26} {acc}")
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ error per epoch, one line per M); the summary tabulates epochs, updates and seco
 accuracy (or the best accuracy within the cap), seconds per epoch and peak memory per M.
 """
 
+import argparse
 import functools
 import math
 import resource
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,12 +75,9 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains the baseline and every M; returns the results document."""
-    if config.recipe not in RECIPES:
-        raise ValueError(f"recipe must be one of {RECIPES}, got {config.recipe!r}")
-    if any(m < 1 for m in config.copies):
-        raise ValueError(f"copies must all be >= 1, got {config.copies}")
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir)
+    done = recorder.begin(datasets=[dataset], fresh=fresh, key="key")
     train_ds, test_ds = common.load_splits(
         dataset,
         config.data_dir,
@@ -91,18 +88,16 @@ def run(
         image_size=32,
     )
     train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    common.check_batch_sizes("batch_size", [config.batch_size], train_ds)
     model = ResNetV1(
         depth=config.depth,
-        num_classes=int(train_ds.labels.max()) + 1,
+        num_classes=data.NUM_CLASSES[dataset],
         shortcut=config.shortcut,
         bn_momentum=config.bn_momentum,
     )
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
     tx, regularizer = recipe(config, steps_per_epoch)
     _cutout_figure(train_ds, config, recorder.workdir / "cutout_examples.png")
-    checkpoint_root = recorder.workdir / "checkpoints"
-    if fresh:
-        shutil.rmtree(checkpoint_root, ignore_errors=True)
 
     def train_one(key: str) -> dict[str, Any]:
         copies = 1 if key == "baseline" else int(key.removeprefix("M="))
@@ -129,7 +124,8 @@ def run(
             stop_when=loop.target_reached(config.target_accuracy)
             if config.stop_at_target
             else None,
-            checkpoint_dir=checkpoint_root / key.replace("=", "_"),
+            checkpoint_dir=recorder.checkpoint_root / key.replace("=", "_"),
+            checkpoint_identity=recorder.checkpoint_identity(key),
             resume=True,
             devices=devices,
             quiet=quiet,
@@ -152,7 +148,6 @@ def run(
         return {"key": key, "final": final, "history": history.to_dict()}
 
     keys = ["baseline"] + [f"M={m}" for m in config.copies]
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "key", devices)
     runs = common.run_each(keys, done, recorder, train_one, _row, {"dataset": dataset})
     summary = {
         "dataset": dataset,
@@ -204,8 +199,7 @@ def _row(run: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS))
     parser.add_argument("--epochs", type=int, help="cap on epochs per run")
     parser.add_argument("--copies", type=int, nargs="+", help="the M values")
@@ -215,12 +209,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
     parser.add_argument("--validation-examples", type=int, help="held out of the training set")
     parser.add_argument("--test-examples", type=int, help="a seeded subset of the test set")
-    args = parser.parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    del doc
     print(f"wrote {workdir}/results.json and {workdir}/validation_error.png")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ against log2(batch size) and detects b_min / b_max with `jaxsched.range_test
 <out>/batch_size_sweep.png.
 """
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,21 @@ def run(
 ) -> dict[str, Any]:
     """Trains one fresh model per batch size; returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
+    done = recorder.begin(
+        datasets=[config.dataset],
+        inputs=common.bounds_inputs(config),
+        fresh=fresh,
+        key="batch_size",
+    )
+    train_ds, _, test_ds, model = common.lenet_setup(config, validation=False)
+    common.check_batch_sizes("batch_sizes", config.batch_sizes, train_ds)
     if config.lr is not None:
         lr, lr_source = config.lr, "config"
     else:
-        bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
+        bounds = common.lr_bounds(
+            config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
+        )
         lr, lr_source = bounds["lr_min"], bounds["source"]
-    train_ds, _, test_ds, model = common.lenet_setup(config, validation=False)
 
     def train_one(size: int) -> dict[str, Any]:
         _, history = loop.fit(
@@ -55,7 +65,6 @@ def run(
         )
         return {"batch_size": size, "final": final_metrics(history), "history": history.to_dict()}
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "batch_size", devices)
     runs = common.run_each(
         config.batch_sizes, done, recorder, train_one, _row, {"learning_rate": lr}
     )
@@ -99,22 +108,33 @@ def final_metrics(history: results.History) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="batch sizes to try")
     parser.add_argument("--epochs", type=int, help="epochs per batch size")
     parser.add_argument("--lr", type=float, help="fixed learning rate (default: lr_min)")
-    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    common.add_bounds_arguments(parser)
     parser.add_argument("--max-device-batch", type=int, help="accumulate above this size")
-    args = parser.parse_args(argv)
-    config = common.config_from_args(args, SWEEP, SWEEP_SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    s = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)["summary"]
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    s = doc["summary"]
     print(f"\nb_min = {s['b_min']}  b_max = {s['b_max']}  (lr {s['learning_rate']:.3g})")
     if not s.get("bracketed", True):
         print(f"note: {s['message']}")
     print(f"wrote {workdir}/results.json and {workdir}/{NAME}.png")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=SWEEP,
+        smoke=SWEEP_SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

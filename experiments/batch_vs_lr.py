@@ -10,6 +10,7 @@ same epochs. Writes <out>/results.json and figures: training loss against batch 
 loss / accuracy per epoch and per update for both runs.
 """
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -33,8 +34,17 @@ def run(
 ) -> dict[str, Any]:
     """Trains the growing-batch run and the CLR run; returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
+    done = recorder.begin(
+        datasets=[config.dataset],
+        inputs=common.bounds_inputs(config),
+        fresh=fresh,
+        key="policy",
+    )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
+    common.check_batch_sizes("b_start", [config.b_start], train_ds)
+    lr_bounds = common.lr_bounds(
+        config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
+    )
     n = len(train_ds.labels)
     doublings = int(math.log2(config.b_end // config.b_start))
     boundaries = [config.double_every_epochs * i for i in range(1, doublings + 1)]
@@ -67,7 +77,6 @@ def run(
             **kwargs,
         )
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(
         RUNS, done, recorder, train_one, cyclic_batch_size.policy_row, {"lr_bounds": lr_bounds}
     )
@@ -82,17 +91,32 @@ def run(
     return doc
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
-    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_bounds_arguments(parser)
+    parser.add_argument("--lr", type=float, help="the growing-batch run's rate (default lr_max)")
     parser.add_argument("--epochs", type=int, help="epochs of each run")
+    parser.add_argument("--b-start", type=int, help="first batch size")
+    parser.add_argument("--b-end", type=int, help="largest batch size")
     parser.add_argument("--double-every-epochs", type=int, help="epochs between doublings")
-    args = parser.parse_args(argv)
-    config = common.config_from_args(args, BATCH_VS_LR, BATCH_VS_LR_SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+    parser.add_argument("--step-size-epochs", type=float, help="CLR half cycle, in epochs")
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    del doc
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=BATCH_VS_LR,
+        smoke=BATCH_VS_LR_SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ the learned BatchNorm parameters (gamma, beta, moving mean, moving variance) per
 accuracy per epoch) and batchnorm_parameters.png (violins by layer).
 """
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,9 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every variant and returns the results document."""
-    unknown = set(config.variants) - set(VARIANTS)
-    if unknown:
-        raise ValueError(f"variants must be among {tuple(VARIANTS)}, got {sorted(unknown)}")
-    for name in ("input_dropout", "hidden_dropout"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)}")
-    if config.learning_rate <= 0:
-        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
     dataset = common.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
+    done = recorder.begin(datasets=[dataset], fresh=fresh, key="variant")
     splits: dict[str, tuple[data.Dataset, data.Dataset]] = {}
 
     def load(preprocessing: str) -> tuple[data.Dataset, data.Dataset]:
@@ -81,11 +75,14 @@ def run(
             )
         return splits[preprocessing]
 
+    for variant in config.variants:  # load (and check) every split before training
+        common.check_batch_sizes("batch_size", [config.batch_size], load(VARIANTS[variant][0])[0])
+
     def train_one(variant: str) -> dict[str, Any]:
         preprocessing, input_norm, hidden_bn, dropout = VARIANTS[variant]
         train_ds, test_ds = load(preprocessing)
         model = LeNet5(
-            num_classes=int(train_ds.labels.max()) + 1,
+            num_classes=data.NUM_CLASSES[dataset],
             input_norm=input_norm,
             hidden_batchnorm=hidden_bn,
             input_dropout=config.input_dropout if dropout else 0.0,
@@ -129,7 +126,6 @@ def run(
             "history": history.to_dict(),
         }
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "variant", devices)
     runs = common.run_each(config.variants, done, recorder, train_one, _row, {"dataset": dataset})
     table = markdown_table(runs)
     summary = {"dataset": dataset, "table": table}
@@ -200,19 +196,30 @@ def _row(run: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS))
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
     parser.add_argument("--test-examples", type=int, help="a seeded subset of the test set")
-    args = parser.parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    del doc
     print(f"wrote {workdir}/results.json, accuracy.png and batchnorm_parameters.png")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

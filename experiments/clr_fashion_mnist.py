@@ -32,12 +32,16 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every policy and returns the results document (also in workdir/results.json)."""
-    unknown = set(config.policies) - set(POLICIES)
-    if unknown:
-        raise ValueError(f"policies must be among {POLICIES}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
+    done = recorder.begin(
+        datasets=[config.dataset],
+        inputs=common.bounds_inputs(config),
+        fresh=fresh,
+        key="policy",
+    )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
+    common.check_batch_sizes("batch_size", [config.batch_size], train_ds)
+    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
 
     def train_one(policy: str) -> dict[str, Any]:
@@ -63,7 +67,6 @@ def run(
             "history": history.to_dict(),
         }
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(config.policies, done, recorder, train_one, _row, {"bounds": bounds})
     summary = {
         "bounds": bounds,
@@ -126,25 +129,29 @@ def _figures(runs: list[dict[str, Any]], workdir: Path) -> None:
     plots.save(plots.epoch_curves(labelled), workdir / "epochs.png")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
-    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
-    parser.add_argument("--lr-min", type=float, help="lower bound (with --lr-max)")
-    parser.add_argument("--lr-max", type=float, help="upper bound (with --lr-min)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_bounds_arguments(parser)
     parser.add_argument("--policies", nargs="+", choices=POLICIES, help="policies to train")
     parser.add_argument("--max-epochs", type=int, help="cap on epochs per policy")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     parser.add_argument("--step-size-epochs", type=float, help="half a cycle, in epochs")
-    return parser.parse_args(argv)
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    print(f"\nwrote {workdir}/results.json and figures ({len(doc['runs'])} policies)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
-    print(f"\nwrote {workdir}/results.json and figures ({len(doc['runs'])} policies)")
-    return 0
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

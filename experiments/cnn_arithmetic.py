@@ -45,49 +45,19 @@ NAME = "cnn_arithmetic"
 BYTES_PER_FLOAT32 = 4
 # Smallest sides whose feature maps survive every layer: AlexNet's stride-4 conv and three 3/2
 # pools, VGG19's five 2/2 pools.
-MIN_SIDE = {"alexnet_input": 67, "vgg_input": 32}
-
-
-def validate(config: Config) -> None:
-    """Raises ValueError naming the first field outside its allowed range."""
-
-    def positive_ints(field: str, length: int | None = None) -> tuple[int, ...]:
-        value = tuple(getattr(config, field))
-        if (length is not None and len(value) != length) or not value:
-            raise ValueError(f"{field} must have {length or 'at least 1'} entries, got {value}")
-        if not all(isinstance(v, int) and v >= 1 for v in value):
-            raise ValueError(f"{field} must be ints >= 1, got {value}")
-        return value
-
-    if not (isinstance(config.num_classes, int) and config.num_classes >= 1):
-        raise ValueError(f"num_classes must be an int >= 1, got {config.num_classes}")
-    for field, side in MIN_SIDE.items():
-        h, w, _ = positive_ints(field, 3)
-        if min(h, w) < side:
-            raise ValueError(f"{field} height and width must be >= {side}, got {(h, w)}")
-    positive_ints("inception_input", 3)
-    positive_ints("naive_filters", 3)
-    positive_ints("reduced_filters", 6)
-    f = config.stack_kernel_size
-    if not (isinstance(f, int) and f >= 1):
-        raise ValueError(f"stack_kernel_size must be an int >= 1, got {f}")
-    depths = positive_ints("stack_depths")
-    h, w, _ = positive_ints("stack_input", 3)
-    shrink = max(depths) * (f - 1)
-    if min(h, w) <= shrink:
-        raise ValueError(
-            f"stack_input height and width must be > max(stack_depths) * (stack_kernel_size - 1)"
-            f" = {shrink}, got {(h, w)}"
-        )
 
 
 def run(
     config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
 ) -> dict[str, Any]:
     """Counts everything of the module docstring; returns the results document. (`quiet` and
-    `fresh` are accepted for the shared CLI: nothing is trained or resumed.)"""
-    validate(config)
+    `fresh` are accepted for the shared CLI: nothing is trained or resumed; a complete
+    results.json of the same config is reused, `fresh` sets it aside and recomputes.)"""
     recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder.begin(fresh=fresh)
+    if recorder.finished_document is not None:
+        print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
+        return recorder.finished_document
     summary: dict[str, Any] = {
         "alexnet": network_counts(AlexNet(num_classes=config.num_classes), config.alexnet_input),
         "vgg19": network_counts(VGG19(num_classes=config.num_classes), config.vgg_input),
@@ -472,10 +442,10 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(
-        NAME, __doc__, single_device="nothing is trained: it counts parameters and MACs from shapes"
-    )
+SINGLE_DEVICE = "nothing is trained: it counts parameters and MACs from shapes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, help="AlexNet's and VGG19's outputs")
     parser.add_argument("--alexnet-input", type=int, nargs=3, metavar=("H", "W", "C"))
     parser.add_argument("--vgg-input", type=int, nargs=3, metavar=("H", "W", "C"))
@@ -491,18 +461,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar=("N1X1", "R3X3", "N3X3", "R5X5", "N5X5", "POOL"),
         help="#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj",
     )
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+def report(doc: dict[str, Any], workdir: Path) -> None:
     print(tables_markdown(doc["summary"]["tables"]))
     print(headline(doc["summary"]))
     print(f"wrote {workdir}/results.json, {workdir}/tables.md and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        single_device=SINGLE_DEVICE,
+    )
 
 
 if __name__ == "__main__":

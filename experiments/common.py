@@ -2,8 +2,10 @@
 
 import argparse
 import dataclasses
+import inspect
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxsched import data, loop, parallel, results, train
+from jaxsched import checkpoints, data, loop, parallel, results, runs, train, validation
 from jaxsched.models import LeNet5
 
 PREPROCESSING = ("scale", "pixel_mean", "standardize")
@@ -55,6 +57,8 @@ def resolve_dataset(name: str, data_dir: str | None, preferred: str = "cifar10")
     try:
         data.load(preferred, "test", data_dir)
         return preferred
+    except data.DatasetIncompleteError:
+        raise  # a partial copy of `preferred` is a mistake to report, not a reason to switch
     except data.DatasetNotFoundError:
         print(
             f"{preferred} is not available here; running on Fashion-MNIST (real data) instead. "
@@ -79,6 +83,10 @@ class ExperimentParser(argparse.ArgumentParser):
     JAX's devices, then checks `--devices` against the devices JAX sees."""
 
     single_device: str | None = None  # why this experiment runs on one device, if it does
+
+    def error(self, message: str):  # noqa: ANN201 (argparse's own)
+        """A usage error: one line on stderr, exit status 2 (argparse prints the usage too)."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's own)
         parsed = super().parse_args(args, namespace)
@@ -188,33 +196,93 @@ def experiment_parser(
     return parser
 
 
+# Errors in what the user asked for, reported by `main` as usage errors (exit 2), no traceback.
+INPUT_ERRORS = (
+    runs.RunConflictError,
+    runs.ResultsFileError,
+    runs.OutputError,
+    data.DatasetNotFoundError,
+    data.DataFileError,
+    checkpoints.IdentityMismatchError,
+)
+
+
+def main(
+    argv: Sequence[str] | None,
+    *,
+    name: str,
+    doc: str | None,
+    run: Callable[..., dict[str, Any]],
+    default: Any,
+    smoke: Any,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    report: Callable[[dict[str, Any], Path], None],
+    renames: Mapping[str, str] | None = None,
+    single_device: str | None = None,
+    default_out: Callable[[Any], str] | None = None,
+    adjust_args: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """The command line of every `python -m experiments.<name>`: parse, check, run, report.
+
+    Flags come from `add_arguments` plus the shared ones (`experiment_parser`); the config is
+    `default` (or `smoke` with --smoke) with the flags given replacing their fields
+    (`config_from_args`; `renames` maps a field to its flag's name). Every bad value stops
+    before any work with a one-line usage error naming the flag (exit 2): the config checks
+    itself when made (jaxsched.validation), the output folder is created and tested for
+    writing, and the runner's own input errors (data, finished runs of another identity) are
+    reported the same way. Ctrl-C ends with status 130, what finished already written.
+    `report(doc, workdir)` prints the summary.
+    """
+    parser = experiment_parser(name, doc, single_device=single_device)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if adjust_args is not None:
+        adjust_args(args)
+    flag = flag_namer(parser, renames)
+    try:
+        config = config_from_args(args, default, smoke, renames)
+    except validation.ConfigError as error:
+        parser.error(error.describe(flag))
+    workdir = output_dir(args, default_out(config) if default_out else f"runs/{name}")
+    try:
+        runs.prepare_output(workdir)
+    except runs.OutputError as error:
+        parser.error(f"argument --out: {error}")
+    accepted = inspect.signature(run).parameters
+    options = {"quiet": args.quiet, "fresh": args.fresh, "devices": args.devices}
+    try:
+        doc = run(config, workdir, **{k: v for k, v in options.items() if k in accepted})
+    except validation.ConfigError as error:
+        parser.error(error.describe(flag))
+    except INPUT_ERRORS as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished runs are kept in {workdir}; run the same command again "
+            "to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 130
+    report(doc, workdir)
+    return 0
+
+
+def flag_namer(
+    parser: argparse.ArgumentParser, renames: Mapping[str, str] | None = None
+) -> Callable[[str], str]:
+    """config field -> its flag ("--lr-min"), for error messages; a field without a flag is
+    named as itself, marked as a preset value."""
+    renames = renames or {}
+    flags = {
+        action.dest: next((o for o in action.option_strings if o.startswith("--")), None)
+        for action in parser._actions  # noqa: SLF001 (argparse has no public accessor)
+    }
+    return lambda field: flags.get(renames.get(field, field)) or f"{field} (preset)"
+
+
 def output_dir(args: argparse.Namespace, default_out: str) -> Path:
     return Path(args.out or (f"{default_out}_smoke" if args.smoke else default_out))
-
-
-def completed_runs(
-    workdir: Path, config: Any, key: str, devices: int | None = None
-) -> dict[Any, Mapping[str, Any]]:
-    """Runs already finished under `workdir` for the same config and device count, by
-    `run[key]`.
-
-    A rerun after an interrupt (or a crash) picks up where the last atomic write left off.
-    Returns {} when there is no results.json or it was made with another config or on another
-    number of devices (`environment.devices`, 1 in files written before it was recorded).
-    """
-    path = workdir / "results.json"
-    if not path.exists():
-        return {}
-    previous = results.read_json(path)
-    if previous.get("config") != results.to_jsonable(config):
-        return {}
-    if previous.get("environment", {}).get("devices", 1) != (devices or 1):
-        return {}
-    return {
-        run[key]: run
-        for run in previous.get("runs", [])
-        if run.get("history", {}).get("status") in (results.DONE, results.DIVERGED, results.STOPPED)
-    }
 
 
 def config_from_args(
@@ -240,7 +308,14 @@ def fmt(value: Any, spec: str = ".4f") -> str:
 
 @dataclasses.dataclass
 class Recorder:
-    """Writes an experiment's results.json atomically, as often as there is something new."""
+    """Owns an experiment's output folder: checks it can be written before any work, decides
+    (`begin`) which finished runs it may reuse, and writes results.json atomically, as often
+    as there is something new, with the run's identity (jaxsched.runs).
+
+    Finished work of another identity (another config, other data files, another device
+    count or version) is never reused or overwritten: `begin` refuses, saying what differs,
+    or with `fresh` moves it aside with a timestamp.
+    """
 
     name: str
     config: Any
@@ -248,28 +323,156 @@ class Recorder:
     devices: int | None = None  # data-parallel devices the runs train on (None: one)
     started_at: str = dataclasses.field(default_factory=results.now_iso)
     start: float = dataclasses.field(default_factory=time.perf_counter)
+    identity: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None  # results.json of the same identity, if any
 
-    def write(self, runs: list, summary: Mapping[str, Any], status: str) -> dict[str, Any]:
-        """The results document, with `environment.devices` (the training devices) and
-        `environment.process_count` next to the device facts; process 0 writes it."""
+    def __post_init__(self) -> None:
+        self.workdir = runs.prepare_output(self.workdir)
+
+    @property
+    def results_path(self) -> Path:
+        return self.workdir / "results.json"
+
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.workdir / "checkpoints"
+
+    def checkpoint_identity(self, key: str) -> dict[str, str]:
+        """What a run's checkpoints are stamped with (`loop.fit(checkpoint_identity=...)`)."""
+        return {"run": self.identity["digest"], "key": str(key)}
+
+    def begin(
+        self,
+        *,
+        datasets: Sequence[str] = (),
+        inputs: Sequence[str | os.PathLike] = (),
+        fresh: bool = False,
+        key: str | None = None,
+    ) -> dict[Any, Mapping[str, Any]]:
+        """Fixes the run identity from the config, the `datasets` it reads (their files'
+        hashes, `data.describe`), other `inputs` files (an earlier results.json it takes its
+        bounds from) and the devices; returns the finished runs of an earlier results.json of
+        the same identity by `run[key]` ({} without `key`).
+
+        Raises RunConflictError when results.json or a checkpoint folder belongs to another
+        identity (or cannot be read), unless `fresh`: they are then set aside (never deleted),
+        as they are with `fresh` whatever their identity.
+        """
+        data_dir = getattr(self.config, "data_dir", None)
+        sources = [data.describe(name, data_dir) for name in datasets]
+        existing = [p for p in inputs if p and Path(p).is_file()]
+        if existing:
+            sources.append(runs.files_record(existing))
+        self.identity = runs.identity(self.config, sources, self.devices)
+        if not parallel.is_writer():
+            return self._completed(self._read_previous(), key) if not fresh else {}
+        conflicts, previous = [], None
+        try:
+            previous = runs.read_results(self.results_path)
+        except runs.ResultsFileError as error:
+            conflicts.append(str(error))
+        if previous is not None:
+            stored = previous.get("identity")
+            if (stored or {}).get("digest") != self.identity["digest"]:
+                diff = "; ".join(runs.differences(stored, self.identity))
+                conflicts.append(f"{self.results_path} was made by another run ({diff})")
+        if self.checkpoint_root.is_dir():
+            for folder in sorted(p for p in self.checkpoint_root.iterdir() if p.is_dir()):
+                if not any(folder.iterdir()):
+                    continue  # created, but cut before its first checkpoint
+                try:
+                    stamp = checkpoints.read_identity(folder)
+                except ValueError:
+                    stamp = None
+                if not isinstance(stamp, dict) or stamp.get("run") != self.identity["digest"]:
+                    conflicts.append(f"checkpoints in {folder} belong to another run")
+                    break
+        if fresh:
+            for path in (self.results_path, self.checkpoint_root):
+                if path.exists():
+                    print(f"--fresh: set {path} aside as {runs.set_aside(path)}", flush=True)
+            return {}
+        if previous is not None and not conflicts:
+            self.previous = previous
+        if conflicts:
+            raise runs.RunConflictError(
+                f"{conflicts[0]}. Nothing was overwritten: rerun with --fresh to move the old "
+                f"results aside (kept with a timestamp), or choose another --out"
+            )
+        return self._completed(previous, key)
+
+    @property
+    def finished_document(self) -> dict[str, Any] | None:
+        """The complete results.json of this very run (same identity), if there is one."""
+        if self.previous is not None and self.previous.get("status") == results.DONE:
+            return self.previous
+        return None
+
+    def _read_previous(self) -> dict[str, Any] | None:
+        try:
+            return runs.read_results(self.results_path)
+        except runs.ResultsFileError:
+            return None
+
+    def _completed(self, previous: Mapping[str, Any] | None, key: str | None) -> dict:
+        if previous is None or key is None:
+            return {}
+        if (previous.get("identity") or {}).get("digest") != self.identity["digest"]:
+            return {}
+        return {
+            run[key]: run
+            for run in previous.get("runs", [])
+            if run.get("history", {}).get("status") in FINISHED
+        }
+
+    def write(self, runs_: list, summary: Mapping[str, Any], status: str) -> dict[str, Any]:
+        """The results document, with the run identity, `environment.devices` (the training
+        devices) and `environment.process_count` next to the device facts; process 0 writes
+        it."""
+        if self.identity is None:
+            raise RuntimeError("Recorder.begin() must fix the run identity before write()")
         doc = results.results_document(
             self.name,
             self.config,
-            runs,
+            runs_,
             summary,
             status=status,
             wall_time_s=time.perf_counter() - self.start,
             started_at=self.started_at,
         )
+        doc["identity"] = self.identity
         doc["environment"]["devices"] = self.devices or 1
         doc["environment"]["process_count"] = jax.process_count()
         if parallel.is_writer():  # multi-process runs: process 0 alone writes
-            results.write_json_atomic(self.workdir / "results.json", doc)
+            results.write_json_atomic(self.results_path, doc)
         return doc
 
 
+FINISHED = (results.DONE, results.DIVERGED, results.STOPPED)
+
+
+def bounds_inputs(config: Any) -> list[str]:
+    """The results.json files a LeNet-5 experiment takes its bounds from (`bounds_from`,
+    `batch_bounds_from`), part of its run identity."""
+    paths = []
+    if getattr(config, "lr_min", None) is None and config.bounds_from != "sweep":
+        paths.append(config.bounds_from)
+    if getattr(config, "b_min", None) is None and getattr(config, "batch_bounds_from", None):
+        paths.append(config.batch_bounds_from)
+    return paths
+
+
+def add_bounds_arguments(parser: argparse.ArgumentParser) -> None:
+    """--bounds-from / --lr-min / --lr-max / --sweep-steps: where a LeNet-5 experiment's
+    learning-rate bounds come from (`lr_bounds`)."""
+    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    parser.add_argument("--lr-min", type=float, help="lower rate bound (with --lr-max)")
+    parser.add_argument("--lr-max", type=float, help="upper rate bound (with --lr-min)")
+    parser.add_argument("--sweep-steps", type=int, help="updates of the one-run range test")
+
+
 def lr_bounds(
-    config: Any, workdir: Path, *, quiet: bool, devices: int | None = None
+    config: Any, workdir: Path, *, quiet: bool, fresh: bool = False, devices: int | None = None
 ) -> dict[str, Any]:
     """{"lr_min", "lr_max", "source"} for a LeNet-5 experiment's `config`.
 
@@ -298,28 +501,63 @@ def lr_bounds(
             eval_examples=config.test_examples,
             sweep_steps=config.sweep_steps,
         )
-        summary = lr_range_test.run(sweep, workdir / "lr_range_test", quiet=quiet, devices=devices)[
-            "summary"
-        ]
+        summary = lr_range_test.run(
+            sweep, workdir / "lr_range_test", quiet=quiet, fresh=fresh, devices=devices
+        )["summary"]
         bounds = {
             "lr_min": summary["lr_min"],
             "lr_max": summary["lr_max"],
             "source": str(workdir / "lr_range_test" / "results.json"),
         }
     else:
-        summary = results.read_json(config.bounds_from)["summary"]
+        summary = bounds_file_summary(config.bounds_from, "bounds_from", ("lr_min", "lr_max"))
         bounds = {
             "lr_min": summary["lr_min"],
             "lr_max": summary["lr_max"],
             "source": config.bounds_from,
         }
     if not (bounds["lr_min"] and bounds["lr_max"] and 0 < bounds["lr_min"] < bounds["lr_max"]):
-        raise ValueError(f"need 0 < lr_min < lr_max, got {bounds}")
+        raise validation.ConfigError(
+            "bounds_from",
+            f"must give 0 < lr_min < lr_max ({bounds['source']})",
+            f"lr_min={bounds['lr_min']}, lr_max={bounds['lr_max']}",
+        )
     print(
         f"lr_min = {bounds['lr_min']:.3g}, lr_max = {bounds['lr_max']:.3g} "
         f"(from {bounds['source']})"
     )
     return bounds
+
+
+def bounds_file_summary(path: str, field: str, keys: Sequence[str]) -> Mapping[str, Any]:
+    """The summary of the results.json at `path` (a `*_from` config field), checked to hold
+    `keys`: a ConfigError naming `field` otherwise."""
+    try:
+        doc = runs.read_results(path)
+    except runs.ResultsFileError as error:
+        raise validation.ConfigError(
+            field, f"must name a readable results.json ({error})"
+        ) from None
+    if doc is None:
+        raise validation.ConfigError(field, "must name an existing results.json", repr(path))
+    summary = doc.get("summary") or {}
+    missing = [k for k in keys if k not in summary]
+    if missing:
+        raise validation.ConfigError(
+            field, f"must name a results.json whose summary has {', '.join(keys)}", repr(path)
+        )
+    return summary
+
+
+def check_batch_sizes(field: str, sizes: Sequence[int], train_ds: data.Dataset) -> None:
+    """Raises ConfigError naming `field` when a batch size exceeds the training examples
+    actually loaded (after any validation hold-out): checked before the first run trains."""
+    available = len(train_ds.labels)
+    too_big = [b for b in sizes if b > available]
+    if too_big:
+        raise validation.ConfigError(
+            field, f"must be <= {available} (the training examples available)", too_big[0]
+        )
 
 
 def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:
@@ -381,7 +619,7 @@ def lenet_setup(
     if validation:
         train_ds, val_ds = split_validation(train_ds, config.validation_examples, config.seed)
     model = LeNet5(
-        num_classes=int(train_ds.labels.max()) + 1,
+        num_classes=data.NUM_CLASSES[config.dataset],
         input_norm=config.input_norm,
         hidden_batchnorm=config.hidden_batchnorm,
     )

@@ -11,6 +11,7 @@ Writes <out>/results.json (per policy: resumable) and figures: loss and accuracy
 per update, and the batch size per update, all policies on one plot.
 """
 
+import argparse
 import dataclasses
 import math
 import sys
@@ -20,13 +21,18 @@ from typing import Any
 from experiments import batch_size_sweep, common
 from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
 from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
-from jaxsched import optimizers, plots, results, schedules
+from jaxsched import optimizers, plots, results, schedules, validation
 
 NAME = "cyclic_batch_size"
 
 
 def batch_bounds(
-    config: CyclicConfig, workdir: Path, *, quiet: bool, devices: int | None = None
+    config: CyclicConfig,
+    workdir: Path,
+    *,
+    quiet: bool,
+    fresh: bool = False,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """{"b_min", "b_max", "source", "learning_rate"}: given, read from a sweep's results.json,
     or swept now (on `devices`); "learning_rate" is the rate the sweep ran at (None when
@@ -39,7 +45,9 @@ def batch_bounds(
             "learning_rate": None,
         }
     if config.batch_bounds_from is not None:
-        summary = results.read_json(config.batch_bounds_from)["summary"]
+        summary = common.bounds_file_summary(
+            config.batch_bounds_from, "batch_bounds_from", ("b_min", "b_max")
+        )
         source = config.batch_bounds_from
     else:
         sweep = dataclasses.replace(
@@ -51,11 +59,18 @@ def batch_bounds(
             },
         )
         summary = batch_size_sweep.run(
-            sweep, workdir / "batch_size_sweep", quiet=quiet, devices=devices
+            sweep, workdir / "batch_size_sweep", quiet=quiet, fresh=fresh, devices=devices
         )["summary"]
         source = str(workdir / "batch_size_sweep" / "results.json")
     if not summary.get("bracketed", True):
         print(f"note: the batch-size sweep did not bracket a range: {summary.get('message')}")
+    b_min, b_max = summary["b_min"], summary["b_max"]
+    if not (isinstance(b_min, int) and isinstance(b_max, int) and 1 <= b_min <= b_max):
+        raise validation.ConfigError(
+            "batch_bounds_from",
+            f"must give integers 1 <= b_min <= b_max ({source})",
+            f"b_min={b_min}, b_max={b_max}",
+        )
     return {
         "b_min": summary["b_min"],
         "b_max": summary["b_max"],
@@ -126,29 +141,44 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Trains every policy; returns the results document."""
-    unknown = set(config.policies) - set(CYCLIC_POLICIES)
-    if unknown:
-        raise ValueError(f"policies must be among {CYCLIC_POLICIES}, got {sorted(unknown)}")
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    lr_bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
-    bounds = batch_bounds(config, recorder.workdir, quiet=quiet, devices=devices)
+    done = recorder.begin(
+        datasets=[config.dataset],
+        inputs=common.bounds_inputs(config),
+        fresh=fresh,
+        key="policy",
+    )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
+    common.check_batch_sizes("b_max", [b for b in (config.b_min, config.b_max) if b], train_ds)
+    lr_bounds = common.lr_bounds(
+        config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
+    )
+    bounds = batch_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
+    settings = {}  # every policy's schedule made before the first trains: errors come first
+    for policy in config.policies:
+        try:
+            settings[policy] = policy_settings(
+                policy, config, bounds, lr_bounds, len(train_ds.labels)
+            )
+        except ValueError as error:
+            raise validation.ConfigError(
+                ("b_min", "b_max"), f"must suit policy {policy!r} ({error})"
+            ) from None
 
     def train_one(policy: str) -> dict[str, Any]:
-        settings = policy_settings(policy, config, bounds, lr_bounds, len(train_ds.labels))
+        fit_settings = dict(settings[policy])
         return train_policy(
             policy,
-            settings.pop("lr"),
+            fit_settings.pop("lr"),
             model,
             (train_ds, val_ds, test_ds),
             config,
             quiet=quiet,
             devices=devices,
             strategy=config.strategy,
-            **settings,
+            **fit_settings,
         )
 
-    done = {} if fresh else common.completed_runs(recorder.workdir, config, "policy", devices)
     runs = common.run_each(
         config.policies,
         done,
@@ -235,21 +265,33 @@ def save_comparison_figures(runs: list[dict[str, Any]], key: str, workdir: Path)
     plots.save(plots.step_curves(labelled, "loss", logy=True), workdir / "train_loss_steps.png")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--b-min", type=int, help="smallest batch (with --b-max)")
     parser.add_argument("--b-max", type=int, help="largest batch (with --b-min)")
     parser.add_argument("--batch-bounds-from", help="a batch_size_sweep results.json")
-    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
+    common.add_bounds_arguments(parser)
     parser.add_argument("--policies", nargs="+", choices=CYCLIC_POLICIES)
     parser.add_argument("--epochs", type=int, help="epochs per policy")
+    parser.add_argument("--step-size-epochs", type=float, help="half cycle, in epochs")
     parser.add_argument("--strategy", choices=("shapes", "accumulate"))
-    args = parser.parse_args(argv)
-    config = common.config_from_args(args, CYCLIC, CYCLIC_SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    del doc
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=CYCLIC,
+        smoke=CYCLIC_SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

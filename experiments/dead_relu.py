@@ -47,36 +47,6 @@ SUMMARY_KEYS = (
 VARIANCE_FLOOR = 1e-12  # prediction variances are drawn as log10(max(variance, this))
 
 
-def check_config(config: Config) -> None:
-    """Raises ValueError naming the first config field out of its allowed range."""
-    for field, allowed in (("activations", ACTIVATIONS), ("initializers", INITIALIZERS)):
-        values = getattr(config, field)
-        if not values or set(values) - set(allowed):
-            raise ValueError(f"{field} must be a non-empty subset of {allowed}, got {values}")
-    for field, low in (
-        ("simulations", 1),
-        ("train_points", 1),
-        ("test_points", 2),
-        ("width", 1),
-        ("depth", 1),
-        ("epochs", 1),
-        ("batch_size", 1),
-    ):
-        if getattr(config, field) < low:
-            raise ValueError(f"{field} must be >= {low}, got {getattr(config, field)}")
-    checks = (
-        ("leaky_slope", 0.0 <= config.leaky_slope < 1.0, "in [0, 1)"),
-        ("x_limit", config.x_limit > 0, "> 0"),
-        ("learning_rate", config.learning_rate > 0, "> 0"),
-        ("collapse_variance", config.collapse_variance >= 0, ">= 0"),
-        ("confidence", 0.0 < config.confidence < 1.0, "in (0, 1)"),
-        ("one_by_one", 0 <= config.one_by_one <= config.simulations, "in [0, simulations]"),
-    )
-    for field, ok, allowed in checks:
-        if not ok:
-            raise ValueError(f"{field} must be {allowed}, got {getattr(config, field)}")
-
-
 def collapsed(pred_variance: Any, threshold: float) -> np.ndarray:
     """bool[...]: a net collapsed when its test predictions' variance is <= threshold."""
     return np.asarray(pred_variance) <= threshold
@@ -202,10 +172,14 @@ def run(
 ) -> dict[str, Any]:
     """Simulates every (activation, initializer) variant; returns the results document.
 
-    A variant takes seconds, so there is nothing to resume and `fresh` changes nothing."""
-    del quiet, fresh
-    check_config(config)
+    A variant takes seconds, so there is nothing to resume: a complete results.json of the
+    same config is reused, `fresh` sets it aside and recomputes."""
+    del quiet
     recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder.begin(fresh=fresh)
+    if recorder.finished_document is not None:
+        print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
+        return recorder.finished_document
     keys = simulation_keys(config.seed, config.simulations)
     runs = []
     for activation in config.activations:
@@ -335,33 +309,40 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(
-        NAME,
-        __doc__,
-        single_device="its simulations are vmapped into one program, not trained with loop.fit",
-    )
+SINGLE_DEVICE = "its simulations are vmapped into one program, not trained with loop.fit"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS)
     parser.add_argument("--initializers", nargs="+", choices=INITIALIZERS)
     parser.add_argument("--simulations", type=int, help="simulations per variant")
     parser.add_argument("--epochs", type=int, help="epochs per simulation")
     parser.add_argument("--one-by-one", type=int, help="simulations also run one at a time")
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
-    print(f"\ncollapsed fraction, {round(100 * config.confidence)}% Wilson interval, wall time")
+def report(doc: dict[str, Any], workdir: Path) -> None:
+    confidence = round(100 * doc["config"]["confidence"])
+    print(f"\ncollapsed fraction, {confidence}% Wilson interval, wall time")
     for row in doc["summary"]["table"]:
         print(
             f"{row['key']:<28} {row['fraction']:.3f} [{row['ci_low']:.3f}, "
             f"{row['ci_high']:.3f}]  {row['wall_time_s']:.1f} s"
         )
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        single_device=SINGLE_DEVICE,
+    )
 
 
 if __name__ == "__main__":

@@ -44,21 +44,6 @@ LABELS = {
 }
 
 
-def check_config(config: Config) -> None:
-    """Raises ValueError naming the first config field out of its allowed range."""
-    for field, allowed in (("activations", ACTIVATIONS), ("initializers", NAMED_INITIALIZERS)):
-        unknown = set(getattr(config, field)) - set(allowed)
-        if unknown:
-            raise ValueError(f"{field} must be among {allowed}, got {sorted(unknown)}")
-    if not config.stddevs and not config.initializers:
-        raise ValueError("stddevs and initializers must not both be empty")
-    if any(not s > 0 for s in config.stddevs):
-        raise ValueError(f"stddevs must be > 0, got {config.stddevs}")
-    for field, low in (("width", 1), ("depth", 1), ("density_points", 2), ("density_samples", 2)):
-        if getattr(config, field) < low:
-            raise ValueError(f"{field} must be >= {low}, got {getattr(config, field)}")
-
-
 def initializer_specs(config: Config) -> list[tuple[str, str, Any]]:
     """(key, label, initializer) per panel: the N(0, sigma) ones, then the named ones."""
     specs = [
@@ -116,15 +101,19 @@ def run(
     config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
 ) -> dict[str, Any]:
     """Forwards the test images through every (activation, initializer) net; returns the
-    results document. Takes seconds, so `fresh` changes nothing (there is nothing to resume)."""
-    del quiet, fresh
-    check_config(config)
+    results document. Takes seconds, so there is nothing to resume: a complete results.json of
+    the same config is reused, `fresh` sets it aside and recomputes."""
+    del quiet
     recorder = common.Recorder(NAME, config, Path(workdir))
     dataset = common.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
+    recorder.begin(datasets=[dataset], fresh=fresh)
+    if recorder.finished_document is not None:
+        print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
+        return recorder.finished_document
     train_ds, test_ds = common.load_splits(
         dataset, config.data_dir, config.preprocessing, None, config.test_examples, config.seed
     )
-    num_classes = int(train_ds.labels.max()) + 1
+    num_classes = data.NUM_CLASSES[dataset]
     images = test_ds.images.reshape(len(test_ds.images), -1)
     key = jax.random.key(config.seed)
     runs = []
@@ -227,25 +216,18 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(
-        NAME,
-        __doc__,
-        single_device="nothing is trained: it measures the activations of untrained nets",
-    )
+SINGLE_DEVICE = "nothing is trained: it measures the activations of untrained nets"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("auto", *data.DATASETS), help="default auto")
     parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS)
     parser.add_argument("--stddevs", nargs="+", type=float, help="sigma of N(0, sigma) kernels")
     parser.add_argument("--initializers", nargs="+", choices=NAMED_INITIALIZERS)
     parser.add_argument("--test-examples", type=int, help="default: the whole test split")
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+def report(doc: dict[str, Any], workdir: Path) -> None:
     summary = doc["summary"]
     print(
         f"hidden-layer outputs of untrained nets, {summary['test_examples']} test images of "
@@ -258,7 +240,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['mean']:>9.4g} {row['std']:>9.4g} {row['zero_fraction']:>7.1%}"
         )
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        single_device=SINGLE_DEVICE,
+    )
 
 
 if __name__ == "__main__":

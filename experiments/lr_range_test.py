@@ -37,13 +37,8 @@ def run(
     devices: int | None = None,
 ) -> dict[str, Any]:
     """Runs the range test and returns the results document (also in workdir/results.json)."""
-    if config.method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {config.method!r}")
-    if config.grid_strategy not in GRID_STRATEGIES:
-        raise ValueError(
-            f"grid_strategy must be one of {GRID_STRATEGIES}, got {config.grid_strategy!r}"
-        )
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
+    done = recorder.begin(datasets=[config.dataset], fresh=fresh, key="learning_rate")
     train, test = common.load_splits(
         config.dataset,
         config.data_dir,
@@ -52,13 +47,11 @@ def run(
         config.eval_examples,
         config.seed,
     )
+    common.check_batch_sizes("batch_size", [config.batch_size], train)
     model = LeNet5(
-        num_classes=int(train.labels.max()) + 1,
+        num_classes=data.NUM_CLASSES[config.dataset],
         input_norm=config.input_norm,
         hidden_batchnorm=config.hidden_batchnorm,
-    )
-    done = (
-        {} if fresh else common.completed_runs(recorder.workdir, config, "learning_rate", devices)
     )
     if config.method == "grid":
         return _grid(config, recorder, model, train, test, done, quiet)
@@ -87,10 +80,25 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
     if strategy == "loop":
         runs = common.run_each(config.learning_rates, done, recorder, train_one, _row, {})
     else:
-        trained = _fit_grid(config, model, train, test, done, strategy, quiet)
-        for run in trained.values():
-            print(_row(run), flush=True)
-        runs = [dict(done[lr]) if lr in done else trained[lr] for lr in config.learning_rates]
+        finished = {lr: dict(run) for lr, run in done.items()}
+        missing = [lr for lr in config.learning_rates if lr not in done]
+        # Chunks of rates, each recorded when it finishes: an interrupt loses at most one.
+        for start in range(0, len(missing), config.grid_chunk):
+            trained = _fit_grid(
+                config,
+                model,
+                train,
+                test,
+                missing[start : start + config.grid_chunk],
+                strategy,
+                quiet,
+            )
+            for run in trained.values():
+                print(_row(run), flush=True)
+            finished.update(trained)
+            runs = [finished[lr] for lr in config.learning_rates if lr in finished]
+            recorder.write(runs, {"grid_strategy": strategy}, "running")
+        runs = [finished[lr] for lr in config.learning_rates]
     summary = {**_summarize_grid(runs), "grid_strategy": strategy}
     doc = recorder.write(runs, summary, results.DONE)
     plots.save(plots.lr_range_grid(doc["runs"], summary), recorder.workdir / "lr_range_test.png")
@@ -101,18 +109,15 @@ def _grid(config, recorder, model, train, test, done, quiet) -> dict[str, Any]:
     return doc
 
 
-def _fit_grid(config, model, train, test, done, strategy, quiet) -> dict[float, dict[str, Any]]:
-    """The rates not in `done`, trained at once by `sweep.fit_grid`: rate -> run record."""
-    missing = [lr for lr in config.learning_rates if lr not in done]
-    if not missing:
-        return {}
+def _fit_grid(config, model, train, test, rates, strategy, quiet) -> dict[float, dict[str, Any]]:
+    """`rates`, trained at once by `sweep.fit_grid`: rate -> run record."""
     grid = sweep.fit_grid(
         model,
-        optimizers.make(config.optimizer, missing[0]),
+        optimizers.make(config.optimizer, rates[0]),
         train,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        hyperparams={"learning_rate": missing},
+        hyperparams={"learning_rate": list(rates)},
         seeds=config.seed,
         data_seed=config.seed,
         eval_data=test,
@@ -123,7 +128,7 @@ def _fit_grid(config, model, train, test, done, strategy, quiet) -> dict[float, 
     if not quiet:
         timings = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in grid.timings.items())
         print(
-            f"fit_grid trained {len(missing)} rates with strategy {grid.strategy!r}"
+            f"fit_grid trained {len(rates)} rates with strategy {grid.strategy!r}"
             + (f" (probe per grid step: {timings})" if timings else ""),
             flush=True,
         )
@@ -134,7 +139,7 @@ def _fit_grid(config, model, train, test, done, strategy, quiet) -> dict[float, 
             "history": history.to_dict(),
             "grid_strategy": grid.strategy,
         }
-        for lr, history in zip(missing, grid.histories, strict=True)
+        for lr, history in zip(rates, grid.histories, strict=True)
     }
 
 
@@ -236,8 +241,7 @@ def _row(run: dict[str, Any]) -> str:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, help="grid (default) or sweep")
     parser.add_argument("--epochs", type=int, help="grid: epochs per learning rate")
     parser.add_argument("--lrs", type=float, nargs="+", help="grid: learning rates to try")
@@ -246,24 +250,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=GRID_STRATEGIES,
         help="grid: fit_grid 'auto' (default), 'vmap', 'sequential', or 'loop' (loop.fit per rate)",
     )
+    parser.add_argument(
+        "--grid-chunk",
+        type=int,
+        help="grid: rates per fit_grid call, each chunk saved on finishing",
+    )
     parser.add_argument("--batch-size", type=int, help="examples per update")
     parser.add_argument("--sweep-start", type=float, help="sweep: first learning rate")
     parser.add_argument("--sweep-end", type=float, help="sweep: last learning rate")
     parser.add_argument("--sweep-steps", type=int, help="sweep: updates from start to end")
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE, {"learning_rates": "lrs"})
-    workdir = common.output_dir(
-        args, f"runs/{NAME}" + ("_sweep" if config.method == "sweep" else "")
-    )
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh, devices=args.devices)
+def report(doc: dict[str, Any], workdir: Path) -> None:
     s = doc["summary"]
     print(f"\nlr_min = {s['lr_min']}  lr_max = {s['lr_max']}")
     print(f"rule: {s.get('rule', s.get('error'))}")
-    if config.method == "grid":
+    if "diverged" in s:  # the grid's summary
         print(
             f"diverged: {s['diverged']}; mean time per epoch "
             f"{_fmt(s['mean_epoch_time_s'], '.1f')} s"
@@ -271,7 +273,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{s['updates']} updates ({s['status']}), {s['wall_time_s']:.1f} s")
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        renames={"learning_rates": "lrs"},
+        default_out=lambda config: f"runs/{NAME}" + ("_sweep" if config.method == "sweep" else ""),
+    )
 
 
 if __name__ == "__main__":

@@ -37,20 +37,6 @@ TRUE_NORMAL = (1.0, -1.0)  # w . x > 0 <=> x0 > x1 <=> label +1
 CLI_RENAMES = {"learning_rate": "lr", "repeats": "seeds"}  # config field -> CLI option
 
 
-def validate(config: Config) -> None:
-    """Raises ValueError naming the first field outside its allowed range."""
-    unknown = set(config.losses) - set(linear.LOSSES)
-    if unknown or not config.losses:
-        raise ValueError(
-            f"losses must be a non-empty subset of {tuple(linear.LOSSES)}, got {config.losses}"
-        )
-    for field in ("train_examples", "test_examples", "epochs", "repeats"):
-        if getattr(config, field) < 1:
-            raise ValueError(f"{field} must be >= 1, got {getattr(config, field)}")
-    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
-
-
 def seed_outcome(key: jax.Array, config: Config) -> dict[str, Any]:
     """Data, initial weights and each loss's training trace for one seed's `key`.
 
@@ -111,9 +97,12 @@ def run(
     config: Config, workdir: str | Path, *, quiet: bool = False, fresh: bool = False
 ) -> dict[str, Any]:
     """Trains every loss on seed `config.seed` (and `repeats` seeds); returns the results doc."""
-    del quiet, fresh  # nothing to show progress for; always recomputed (about a second)
-    validate(config)
+    del quiet  # nothing to show progress for
     recorder = common.Recorder(NAME, config, Path(workdir))
+    recorder.begin(fresh=fresh)
+    if recorder.finished_document is not None:
+        print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
+        return recorder.finished_document
     seeds = np.arange(config.seed, config.seed + config.repeats)
     start = time.perf_counter()
     # Only shapes, losses and hyperparameters are static: seeds enter as data (no recompiling).
@@ -328,12 +317,10 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
         plots.save(seeds_figure(doc), workdir / "test_accuracy_seeds.png")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.experiment_parser(
-        NAME,
-        __doc__,
-        single_device="its linear models train by per-sample SGD in one lax.scan, not loop.fit",
-    )
+SINGLE_DEVICE = "its linear models train by per-sample SGD in one lax.scan, not loop.fit"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--losses", nargs="+", choices=tuple(linear.LOSSES))
     parser.add_argument("--epochs", type=int, help="passes over the training points")
     parser.add_argument("--lr", type=float, help="SGD learning rate (default 0.025)")
@@ -349,17 +336,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seeds", type=int, help="also run seeds seed .. seed+N-1 and report mean +- std"
     )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = common.experiment_parser(NAME, __doc__, single_device=SINGLE_DEVICE)
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = common.config_from_args(args, DEFAULT, SMOKE, renames=CLI_RENAMES)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet, fresh=args.fresh)
+def report(doc: dict[str, Any], workdir: Path) -> None:
     summary = doc["summary"]
     seeds = summary.get("seeds")
-    header = f"{'loss':<12} test acc (seed {config.seed})"
+    header = f"{'loss':<12} test acc (seed {doc['config']['seed']})"
     if seeds:
         header += f"   mean +- std over {len(seeds['seeds'])} seeds"
     print(header)
@@ -370,7 +358,21 @@ def main(argv: list[str] | None = None) -> int:
             row += f"   {s['mean']:.4f} +- {s['std']:.4f}"
         print(row.rstrip())
     print(f"wrote {workdir}/results.json and figures")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        single_device=SINGLE_DEVICE,
+        renames=CLI_RENAMES,
+    )
 
 
 if __name__ == "__main__":

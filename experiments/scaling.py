@@ -26,6 +26,7 @@ compute time from training FLOPs over the rate measured here ("this_cpu") or an 
 A100-class rate ("gpu_assumed"). Writes <out>/results.json, speedup.png and efficiency.png.
 """
 
+import argparse
 import os
 import sys
 
@@ -279,30 +280,6 @@ def measured_configs(
     return rows
 
 
-def validate(config: Config) -> None:
-    """Raises ValueError naming the first field outside its allowed range."""
-    counts = config.device_counts
-    if not counts or 1 not in counts or any(not isinstance(n, int) or n < 1 for n in counts):
-        raise ValueError(f"device_counts must be ints >= 1 including 1, got {counts}")
-    for model in ("lenet", "resnet"):
-        strong = getattr(config, f"{model}_strong_batches")
-        parallel.check_divisible(strong, math.lcm(*counts), f"{model}_strong_batches entry")
-        weak = getattr(config, f"{model}_weak_batches")
-        if any(b < 1 for b in weak):
-            raise ValueError(f"{model}_weak_batches must be >= 1, got {weak}")
-        if getattr(config, f"{model}_steps") < 1:
-            raise ValueError(f"{model}_steps must be >= 1, got {getattr(config, f'{model}_steps')}")
-    if any(n < 1 for n in config.predict_devices):
-        raise ValueError(f"predict_devices must be >= 1, got {config.predict_devices}")
-    for field in ("predict_strong_batch", "predict_weak_batch"):
-        if getattr(config, field) < 1:
-            raise ValueError(f"{field} must be >= 1, got {getattr(config, field)}")
-    if not config.gpu_flops_per_s > 0:
-        raise ValueError(f"gpu_flops_per_s must be > 0, got {config.gpu_flops_per_s}")
-    for name in config.interconnects:
-        scaling.interconnect(name)
-
-
 def _inputs(name: str, config: Config, global_batch: int) -> tuple[np.ndarray, np.ndarray]:
     """LeNet-5: the first `global_batch` real Fashion-MNIST training images, scaled to [0, 1];
     ResNet: CIFAR-shaped random normal images with random labels (seeded)."""
@@ -440,10 +417,13 @@ def run(
     fresh: bool = False,
 ) -> dict[str, Any]:
     """Measures and predicts; returns the results document (also in workdir/results.json).
-    Not resumable: speedups compare timings from one session (`fresh` changes nothing)."""
-    del fresh
-    validate(config)
+    Not resumable: speedups compare timings from one session; a complete results.json of the
+    same config is reused, `fresh` sets it aside and measures again."""
     recorder = common.Recorder(NAME, config, Path(workdir), max(config.device_counts))
+    recorder.begin(datasets=[config.dataset], fresh=fresh)
+    if recorder.finished_document is not None:
+        print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
+        return recorder.finished_document
     nets = models(config)
     facts = {name: model_facts(model, shape) for name, (model, shape) in nets.items()}
     runs: list[dict[str, Any]] = []
@@ -631,20 +611,22 @@ def powers_of_two_up_to(n: int) -> tuple[int, ...]:
     return tuple(counts + ([n] if counts[-1] != n else []))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = common.experiment_parser(NAME, __doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-counts", type=int, nargs="+", help="device counts to measure")
     parser.add_argument("--lenet-strong-batches", type=int, nargs="+")
     parser.add_argument("--lenet-weak-batches", type=int, nargs="+")
     parser.add_argument("--resnet-strong-batches", type=int, nargs="+")
     parser.add_argument("--resnet-weak-batches", type=int, nargs="+")
     parser.add_argument("--gpu-flops-per-s", type=float, help="assumed GPU training FLOP rate")
-    args = parser.parse_args(argv)
+
+
+def _device_counts_from_devices(args: argparse.Namespace) -> None:
+    """--devices N alone measures 1, 2, 4, ... up to N devices."""
     if args.devices is not None and args.device_counts is None:
         args.device_counts = list(powers_of_two_up_to(args.devices))
-    config = common.config_from_args(args, DEFAULT, SMOKE)
-    workdir = common.output_dir(args, f"runs/{NAME}")
-    doc = run(config, workdir, quiet=args.quiet)
+
+
+def report(doc: dict[str, Any], workdir: Path) -> None:
     s = doc["summary"]
     print(f"\n{NOTE}\n\nmeasured\n{s['measured_table']}\n\npredicted efficiency\n")
     print(s["predicted_table"])
@@ -655,7 +637,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{c['fit_step']['allreduce_bytes']:,}"
         )
     print(f"wrote {workdir}/results.json, speedup.png and efficiency.png")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.main(
+        argv,
+        name=NAME,
+        doc=__doc__,
+        run=run,
+        default=DEFAULT,
+        smoke=SMOKE,
+        add_arguments=add_arguments,
+        report=report,
+        adjust_args=_device_counts_from_devices,
+    )
 
 
 if __name__ == "__main__":

@@ -1,23 +1,32 @@
 """Image-classification data: local IDX / CIFAR binary files, tensorflow-datasets fallback.
 
 Arrays are NumPy: images uint8[N, H, W, C] (NHWC), labels int32[N]. Nothing is unpickled.
+
+Where `load` looks (one root only, never a mix): an explicit `data_dir`, else
+`$JAXSCHED_DATA_DIR`, else the defaults (Debian's Fashion-MNIST, tfds's default directory).
+Every problem with a file on disk raises `DataFileError` (a ValueError) whose message starts
+with the file's path; a missing or incomplete dataset raises `DatasetNotFoundError`.
+`describe` records which files (sizes, SHA-256) `load` reads.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
 import os
 import pathlib
 import socket
+import zlib
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10")
 SPLITS = ("train", "test")
+NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10}
 DATA_DIR_ENV = "JAXSCHED_DATA_DIR"
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -40,6 +49,9 @@ _LAYOUT = {
     "(the extracted cifar-10-binary.tar.gz)",
 }
 _LAYOUT["fashion_mnist"] = _LAYOUT["mnist"].replace("<dir>/mnist/", "<dir>/fashion_mnist/")
+_HASH_CHUNK = 1 << 20
+# (path, st_dev, st_ino, size, mtime_ns) -> sha256 hex: `describe` hashes each file version once.
+_SHA256_CACHE: dict[tuple[str, int, int, int, int], str] = {}
 
 
 class Dataset(NamedTuple):
@@ -57,6 +69,24 @@ class DatasetNotFoundError(FileNotFoundError):
     """The dataset is neither on disk nor obtainable by download right now."""
 
 
+class DatasetIncompleteError(DatasetNotFoundError):
+    """A folder `load` searches holds some, but not all, of the dataset's standard files."""
+
+
+class DataFileError(ValueError):
+    """A dataset file cannot be read or decoded, or holds wrong data.
+
+    The message starts with the file's path (`.path`); `.problem` is the rest.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path, self.problem = os.fspath(path), problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable although __init__ takes two arguments
+        return type(self), (self.path, self.problem)
+
+
 def _check_name_split(name: str, split: str) -> None:
     if name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
@@ -64,26 +94,98 @@ def _check_name_split(name: str, split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
-def _make_dataset(images: np.ndarray, labels: np.ndarray) -> Dataset:
+# ---------------------------------------------------------------- label checks
+
+
+def _labels_problem(labels: np.ndarray, num_classes: int | None) -> str | None:
+    """What is wrong with labels (1-D, integer, in [0, num_classes) or >= 0), or None."""
+    if labels.ndim != 1:
+        return f"labels must be 1-D, got shape {labels.shape}"
+    if not np.issubdtype(labels.dtype, np.integer):
+        return f"labels must have an integer dtype, got {labels.dtype}"
+    if labels.size == 0:
+        return None
+    bad = (labels < 0) if num_classes is None else (labels < 0) | (labels >= num_classes)
+    if not bad.any():
+        return None
+    first, count = int(np.argmax(bad)), int(np.count_nonzero(bad))
+    valid = "negative" if num_classes is None else f"outside 0..{num_classes - 1}"
+    return (
+        f"label {labels[first]} at index {first} is {valid}"
+        + ("" if num_classes is None else f" ({num_classes} classes)")
+        + f"; {count} of {labels.size} labels are out of range"
+    )
+
+
+def _check_num_classes(num_classes: Any) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+
+def check_labels(labels: Any, num_classes: int, *, what: str = "labels") -> None:
+    """Raises ValueError (message starts with `what`) unless `labels` is a 1-D integer array
+    with every value in [0, num_classes); the message gives the first bad value and its index.
+    """
+    _check_num_classes(num_classes)
+    problem = _labels_problem(np.asarray(labels), num_classes)
+    if problem is not None:
+        raise ValueError(f"{what}: {problem}")
+
+
+def check_dataset(ds: Dataset, num_classes: int | None = None, *, what: str = "train_data") -> None:
+    """Raises ValueError (message starts with `what`) unless `ds.images` has one leading example
+    axis matching `ds.labels`, a 1-D integer array with values in [0, num_classes) (only >= 0
+    when num_classes is None). Images are not copied (works on device arrays too).
+    """
+    if num_classes is not None:
+        _check_num_classes(num_classes)
+    image_shape, labels = np.shape(ds.images), np.asarray(ds.labels)
+    if len(image_shape) < 1:
+        raise ValueError(f"{what}.images must have a leading example axis, got a scalar")
+    if labels.ndim != 1:
+        raise ValueError(f"{what}.labels: labels must be 1-D, got shape {labels.shape}")
+    if image_shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"{what}: {image_shape[0]} images but {labels.shape[0]} labels "
+            "(images[i] and labels[i] must be the same example)"
+        )
+    problem = _labels_problem(labels, num_classes)
+    if problem is not None:
+        raise ValueError(f"{what}.labels: {problem}")
+
+
+def _make_dataset(
+    images: np.ndarray, labels: np.ndarray, num_classes: int | None = None, what: str = "data"
+) -> Dataset:
     """Validates uint8[N, H, W, C] images against labels[N]; casts labels to int32."""
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be uint8[N, H, W, C], got {images.dtype}{images.shape}")
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"labels shape {labels.shape} does not match {images.shape[0]} images")
+        raise ValueError(
+            f"{what}: images must be uint8[N, H, W, C], got {images.dtype}{images.shape}"
+        )
+    check_dataset(Dataset(images, labels), num_classes, what=what)
     return Dataset(images, labels.astype(np.int32))
 
 
-def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[pathlib.Path]:
-    """Directories that may hold the files, in order, under data_dir, $JAXSCHED_DATA_DIR, Debian."""
-    roots = [data_dir, os.environ.get(DATA_DIR_ENV) or None]
-    roots += [DEBIAN_FASHION_MNIST_DIR] if name == "fashion_mnist" else []
-    dirs = []
-    for root in (pathlib.Path(r).expanduser() for r in roots if r is not None):
-        if name == "cifar10":
-            dirs += [root / name / _CIFAR_DIR, root / name, root / _CIFAR_DIR, root]
-        else:
-            dirs += [root / name, root]
-    return dirs
+# ---------------------------------------------------------------- where the files are
+
+
+class _Search(NamedTuple):
+    """Where `load` looked for `name` and what it found (shared by load, find_local, describe)."""
+
+    name: str
+    origin: str  # "data_dir", "env" or "default": which root was used
+    root: pathlib.Path | None  # data_dir or $JAXSCHED_DATA_DIR (also tfds's data_dir); None
+    candidates: list[pathlib.Path]  # folders searched for local files, in order
+    directory: pathlib.Path | None  # the folder holding all standard files, or None
+
+
+def _candidate_dirs(name: str, root: pathlib.Path) -> list[pathlib.Path]:
+    """Folders under `root` that may hold `name`'s files, in search order."""
+    if name == "cifar10":
+        return [root / name / _CIFAR_DIR, root / name, root / _CIFAR_DIR, root]
+    return [root / name, root]
 
 
 def _idx_file(directory: pathlib.Path, stem: str) -> pathlib.Path | None:
@@ -91,75 +193,189 @@ def _idx_file(directory: pathlib.Path, stem: str) -> pathlib.Path | None:
     return next((p for p in (directory / stem, directory / f"{stem}.gz") if p.is_file()), None)
 
 
-def _is_complete(name: str, directory: pathlib.Path) -> bool:
+def _standard_files(name: str, directory: pathlib.Path) -> tuple[list[pathlib.Path], list[str]]:
+    """(the dataset's standard files present in `directory`, names of the missing ones)."""
     if name == "cifar10":
-        return all((directory / f).is_file() for f in (*_CIFAR_TRAIN, _CIFAR_TEST))
-    return all(_idx_file(directory, stem) is not None for stem in _IDX_STEMS)
+        paths = [directory / f for f in (*_CIFAR_TRAIN, _CIFAR_TEST)]
+        return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
+    found = {stem: _idx_file(directory, stem) for stem in _IDX_STEMS}
+    return (
+        [p for p in found.values() if p is not None],
+        [f"{stem}[.gz]" for stem, p in found.items() if p is None],
+    )
+
+
+def _split_files(name: str, split: str, directory: pathlib.Path) -> list[pathlib.Path]:
+    """The files `load` reads for one split of a complete folder (IDX: images, then labels)."""
+    if name == "cifar10":
+        return [directory / f for f in (_CIFAR_TRAIN if split == "train" else (_CIFAR_TEST,))]
+    prefix = "train" if split == "train" else "t10k"
+    return [
+        _idx_file(directory, f"{prefix}-{kind}")
+        for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    ]
+
+
+def _origin_note(name: str, origin: str, root: pathlib.Path | None) -> str:
+    others = f"${DATA_DIR_ENV}" + (", Debian's copy" if name == "fashion_mnist" else "")
+    if origin == "data_dir":
+        return (
+            f"data_dir was given explicitly, so only {root} was searched: an explicit data_dir is "
+            f"never mixed with other sources ({others} and tfds's default directory are not used)."
+        )
+    if origin == "env":
+        debian = " (Debian's copy is not used)" if name == "fashion_mnist" else ""
+        return (
+            f"${DATA_DIR_ENV} is set, so only {root} was searched, as if it were passed as "
+            f"data_dir{debian}; unset it to use the defaults."
+        )
+    return ""
+
+
+def _search(name: str, data_dir: str | os.PathLike | None) -> _Search:
+    """Resolves where `name` lives; raises DatasetIncompleteError on a partial folder.
+
+    One root only: `data_dir` if given, else $JAXSCHED_DATA_DIR if set and non-empty, else the
+    defaults (Debian's Fashion-MNIST). Under it, the first candidate folder holding any of the
+    standard files decides: all present -> that folder; some missing -> error (no fallback).
+    """
+    if data_dir is not None:
+        if not os.fspath(data_dir):
+            raise ValueError(
+                "data_dir is an empty string; pass None (the default search: "
+                f"${DATA_DIR_ENV}, then Debian's copy / tfds) or a directory"
+            )
+        origin, root = "data_dir", pathlib.Path(data_dir).expanduser()
+    elif os.environ.get(DATA_DIR_ENV):
+        origin, root = "env", pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser()
+    else:
+        origin, root = "default", None
+    if root is not None:
+        candidates = _candidate_dirs(name, root)
+    elif name == "fashion_mnist":
+        candidates = _candidate_dirs(name, pathlib.Path(DEBIAN_FASHION_MNIST_DIR))
+    else:
+        candidates = []
+    for directory in candidates:
+        present, missing = _standard_files(name, directory)
+        if present and not missing:
+            return _Search(name, origin, root, candidates, directory)
+        if present:
+            raise DatasetIncompleteError(
+                f"Dataset {name!r}: {directory} is incomplete: missing {', '.join(missing)} "
+                f"(it holds {', '.join(p.name for p in present)}). A folder with some of the "
+                "standard files is never skipped for another copy: add the missing files "
+                f"({_LAYOUT[name]}) or remove the partial ones. " + _origin_note(name, origin, root)
+            )
+    return _Search(name, origin, root, candidates, None)
 
 
 def find_local(name: str, data_dir: str | os.PathLike | None = None) -> pathlib.Path | None:
-    """The first directory holding all standard files of `name` (see `load`), or None."""
+    """The folder `load` reads `name`'s local files from, or None (then tfds is tried).
+
+    Same search as `load`: raises DatasetIncompleteError when the first folder with any of the
+    standard files lacks some of them, ValueError for an empty-string data_dir.
+    """
     _check_name_split(name, "train")
-    return next((d for d in _candidate_dirs(name, data_dir) if _is_complete(name, d)), None)
+    return _search(name, data_dir).directory
+
+
+# ---------------------------------------------------------------- file formats
+
+
+def _read_file(path: str | os.PathLike) -> bytes:
+    try:
+        return pathlib.Path(path).read_bytes()
+    except OSError as err:
+        raise DataFileError(path, f"cannot read the file: {err.strerror or err}") from err
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads an IDX file (raw or gzip) into a native-endian array of the stored shape.
 
-    Raises ValueError on a bad magic number, unknown type code, or wrong payload size.
+    Raises DataFileError (a ValueError; the message starts with `path`) when the file cannot be
+    read, the gzip stream is corrupt or truncated, the magic number or type code is bad, or the
+    payload size does not match the header.
     """
-    data = pathlib.Path(path).read_bytes()
+    data = _read_file(path)
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+            kind = type(err).__qualname__
+            kind = kind if type(err).__module__ == "builtins" else f"{type(err).__module__}.{kind}"
+            raise DataFileError(path, f"corrupt or truncated gzip data ({kind}: {err})") from err
     if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise ValueError(f"{path}: not an IDX file (magic must start with two zero bytes)")
+        raise DataFileError(path, "not an IDX file (magic must start with two zero bytes)")
     code, ndim = data[2], data[3]
     if code not in _IDX_DTYPES:
-        raise ValueError(
-            f"{path}: IDX type code {code:#04x} is not one of {[hex(c) for c in _IDX_DTYPES]}"
+        raise DataFileError(
+            path, f"IDX type code {code:#04x} is not one of {[hex(c) for c in _IDX_DTYPES]}"
         )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, need {header})")
+        raise DataFileError(path, f"truncated IDX header ({len(data)} bytes, need {header})")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[code])
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"{path}: IDX payload is {len(data) - header} B, {shape} needs {expected}")
+        raise DataFileError(
+            path, f"IDX payload is {len(data) - header} B, {shape} needs {expected}"
+        )
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def read_cifar10_binary(path: str | os.PathLike) -> Dataset:
     """Reads one CIFAR-10 binary batch of 3073-byte records (label, then R, G, B 32x32 planes).
 
-    Returns images uint8[N, 32, 32, 3] (NHWC) and labels int32[N] in 0..9.
+    Returns images uint8[N, 32, 32, 3] (NHWC) and labels int32[N] in 0..9. Raises DataFileError
+    (message starts with `path`) for an unreadable file, a bad size or a label above 9.
     """
-    data = pathlib.Path(path).read_bytes()
+    data = _read_file(path)
     if not data or len(data) % _CIFAR_RECORD:
-        raise ValueError(f"{path}: size {len(data)} is not a positive multiple of {_CIFAR_RECORD}")
+        raise DataFileError(path, f"size {len(data)} is not a positive multiple of {_CIFAR_RECORD}")
     records = np.frombuffer(data, np.uint8).reshape(-1, _CIFAR_RECORD)
     labels = records[:, 0].astype(np.int32)
-    if labels.max() > 9:
-        raise ValueError(f"{path}: labels must be in 0..9, found {labels.max()}")
+    problem = _labels_problem(labels, NUM_CLASSES["cifar10"])
+    if problem is not None:
+        raise DataFileError(path, problem)
     images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return Dataset(np.ascontiguousarray(images), labels)
 
 
 def _load_local(name: str, split: str, directory: pathlib.Path) -> Dataset:
+    paths = _split_files(name, split, directory)
     if name == "cifar10":
-        parts = [
-            read_cifar10_binary(directory / f)
-            for f in (_CIFAR_TRAIN if split == "train" else (_CIFAR_TEST,))
-        ]
+        parts = [read_cifar10_binary(p) for p in paths]
         return Dataset(
             np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
         )
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(_idx_file(directory, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_idx_file(directory, f"{prefix}-labels-idx1-ubyte"))
-    if images.ndim != 3:
-        raise ValueError(f"{directory}: {prefix} images must be [N, H, W], got {images.shape}")
-    return _make_dataset(images[..., None], labels)
+    images_path, labels_path = paths
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise DataFileError(
+            images_path,
+            f"images must be uint8[N, H, W] (IDX type 0x08, 3 dimensions), "
+            f"got {images.dtype}{list(images.shape)}",
+        )
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataFileError(
+            labels_path,
+            f"labels must be integers[N] (1 dimension), got {labels.dtype}{list(labels.shape)}",
+        )
+    if len(images) != len(labels):
+        raise DataFileError(
+            images_path,
+            f"holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+            "the two files must have the same count (mixed or partly downloaded files?)",
+        )
+    problem = _labels_problem(labels, NUM_CLASSES[name])
+    if problem is not None:
+        raise DataFileError(labels_path, problem)
+    return Dataset(images[..., None], labels.astype(np.int32))
+
+
+# ---------------------------------------------------------------- tensorflow-datasets
 
 
 def _tf_available() -> bool:  # without importing it (slow)
@@ -185,6 +401,13 @@ def _tfds_prepared(name: str, tfds_dir: str | None) -> tuple[bool, str]:
     return builder.is_prepared(), str(builder.data_dir)
 
 
+def _tfds_version(name: str, tfds_dir: str | None) -> str:
+    """The version of `name`'s tfds builder (what a prepared copy under tfds_dir holds)."""
+    import tensorflow_datasets as tfds
+
+    return str(tfds.builder(name, data_dir=tfds_dir).version)
+
+
 def _load_tfds_tf(name: str, split: str, tfds_dir: str | None, download: bool) -> Dataset:
     """Loads a split through tfds.load (needs TensorFlow)."""
     import tensorflow_datasets as tfds
@@ -194,7 +417,10 @@ def _load_tfds_tf(name: str, split: str, tfds_dir: str | None, download: bool) -
     ds = tfds.load(name, split=split, data_dir=tfds_dir, as_supervised=True, download=download)
     chunks = list(tfds.as_numpy(ds.batch(8192)))
     return _make_dataset(
-        np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+        np.concatenate([c[0] for c in chunks]),
+        np.concatenate([c[1] for c in chunks]),
+        NUM_CLASSES[name],
+        f"tfds {name} {split}",
     )
 
 
@@ -205,25 +431,42 @@ def _load_tfds_source(name: str, split: str, tfds_dir: str | None) -> Dataset:
     source = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False)
     examples = [source[i] for i in range(len(source))]
     return _make_dataset(
-        np.stack([e["image"] for e in examples]), np.asarray([e["label"] for e in examples])
+        np.stack([e["image"] for e in examples]),
+        np.asarray([e["label"] for e in examples]),
+        NUM_CLASSES[name],
+        f"tfds {name} {split}",
     )
 
 
-def _not_found_message(
-    name: str, split: str, searched: list[pathlib.Path], tfds_where: str, reason: str
-) -> str:
+def _dir_note(directory: pathlib.Path) -> str:
+    if not directory.exists():
+        return " (does not exist)"
+    if not directory.is_dir():
+        return " (not a directory)"
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return " (not readable)"
+    return " (none of the standard files)"
+
+
+def _not_found_message(search: _Search, split: str | None, tfds_where: str, reason: str) -> str:
+    name = search.name
     lines = [
-        f"Dataset {name!r} (split {split!r}) not found.",
+        f"Dataset {name!r}" + (f" (split {split!r})" if split else "") + " not found.",
         "Searched for local files in:",
-        *([f"  {d}" for d in searched] or [f"  nothing (no data_dir, ${DATA_DIR_ENV} unset)"]),
+        *(
+            [f"  {d}{_dir_note(d)}" for d in search.candidates]
+            or [f"  nothing (no data_dir, ${DATA_DIR_ENV} unset)"]
+        ),
         f"and for a prepared tensorflow-datasets copy in: {tfds_where}",
-        f"Not downloading it because {reason}.",
-        "To get it, either:",
     ]
+    note = _origin_note(name, search.origin, search.root)
+    lines += [note] if note else []
+    lines += [f"Not downloading it because {reason}.", "To get it, either:"]
     if name == "fashion_mnist":
         lines.append(
             f"  - apt-get install dataset-fashion-mnist (files go to "
-            f"{DEBIAN_FASHION_MNIST_DIR}), or"
+            f"{DEBIAN_FASHION_MNIST_DIR}, used when neither data_dir nor ${DATA_DIR_ENV} is "
+            "given), or"
         )
     lines += [
         f"  - put the files in {_LAYOUT[name]}, and pass --data-dir <dir> or set "
@@ -235,6 +478,10 @@ def _not_found_message(
     return "\n".join(lines)
 
 
+def _tfds_dir(search: _Search) -> str | None:
+    return None if search.root is None else str(search.root)
+
+
 def load(
     name: str,
     split: str = "train",
@@ -242,20 +489,24 @@ def load(
     *,
     download: bool = True,
 ) -> Dataset:
-    """Loads a split as images uint8[N, H, W, C] and labels int32[N].
+    """Loads a split as images uint8[N, H, W, C] and labels int32[N] in [0, NUM_CLASSES[name]).
 
-    Local files are searched first in `data_dir`, then `$JAXSCHED_DATA_DIR`, then (fashion_mnist
-    only) DEBIAN_FASHION_MNIST_DIR; under each root R in `R/<name>/` then R (CIFAR-10 also in
-    `cifar-10-batches-bin/`). Otherwise tensorflow-datasets is used with that root as its
-    data_dir (tfds.load with TensorFlow, else tfds.data_source for a prepared array_record
-    copy). Raises DatasetNotFoundError at once when the data is absent and cannot be downloaded.
+    One root is searched, never a mix: `data_dir` when given (an empty string is a ValueError),
+    else `$JAXSCHED_DATA_DIR` when set and non-empty, else the defaults (fashion_mnist only:
+    DEBIAN_FASHION_MNIST_DIR). Under the root R, local files are looked for in `R/<name>/`
+    then R (CIFAR-10 also in `cifar-10-batches-bin/`); the first of these folders holding any
+    of the standard files must hold all of them (else DatasetIncompleteError, naming the
+    missing files). With no local files, tensorflow-datasets is used with R as its data_dir
+    (its default directory when there is no R): tfds.load with TensorFlow, else
+    tfds.data_source for a prepared array_record copy. Raises DatasetNotFoundError at once when
+    the data is absent and cannot be downloaded, and DataFileError (a ValueError naming the
+    file) when a local file is unreadable, corrupt, or holds mismatched counts or bad labels.
     """
     _check_name_split(name, split)
-    directory = find_local(name, data_dir)
-    if directory is not None:
-        return _load_local(name, split, directory)
-    root = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
-    tfds_dir = None if root is None else str(pathlib.Path(root).expanduser())
+    search = _search(name, data_dir)
+    if search.directory is not None:
+        return _load_local(name, split, search.directory)
+    tfds_dir = _tfds_dir(search)
     prepared, tfds_where = _tfds_prepared(name, tfds_dir)
     has_tf = _tf_available()
     if not prepared:
@@ -269,12 +520,74 @@ def load(
             else ""
         )
         if reason:
-            raise DatasetNotFoundError(
-                _not_found_message(name, split, _candidate_dirs(name, data_dir), tfds_where, reason)
-            )
+            raise DatasetNotFoundError(_not_found_message(search, split, tfds_where, reason))
     if has_tf:
         return _load_tfds_tf(name, split, tfds_dir, download)
     return _load_tfds_source(name, split, tfds_dir)
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def _sha256(path: pathlib.Path) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a file, cached per (path, device, inode, size, mtime)."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _SHA256_CACHE:
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                while chunk := f.read(_HASH_CHUNK):
+                    digest.update(chunk)
+            _SHA256_CACHE[key] = digest.hexdigest()
+    except OSError as err:
+        raise DataFileError(path, f"cannot read the file: {err.strerror or err}") from err
+    return st.st_size, _SHA256_CACHE[key]
+
+
+def describe(name: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """What `load(name, split, data_dir)` reads, as JSON-ready data for a run's record.
+
+    Local files: {"dataset", "format": "idx" | "cifar10-binary", "directory": absolute path
+    (symlinks resolved), "files": [{"name", "bytes", "sha256"}] for every file of both splits,
+    in the order load reads them (train then test)}. A prepared tfds copy: {"dataset",
+    "format": "tfds", "directory": the builder's data_dir, "version", "files": []}.
+
+    Uses load's search exactly (same errors); hashes are cached per file version, so a second
+    call does not re-read the files. Never downloads: raises DatasetNotFoundError when load
+    would have to (call it after load).
+    """
+    _check_name_split(name, "train")
+    search = _search(name, data_dir)
+    if search.directory is not None:
+        files = []
+        for path in [p for split in SPLITS for p in _split_files(name, split, search.directory)]:
+            size, sha256 = _sha256(path)
+            files.append({"name": path.name, "bytes": size, "sha256": sha256})
+        return {
+            "dataset": name,
+            "format": "cifar10-binary" if name == "cifar10" else "idx",
+            "directory": str(search.directory.resolve()),
+            "files": files,
+        }
+    tfds_dir = _tfds_dir(search)
+    prepared, tfds_where = _tfds_prepared(name, tfds_dir)
+    if not prepared:
+        raise DatasetNotFoundError(
+            _not_found_message(
+                search, None, tfds_where, "describe() only reports data already on disk"
+            )
+        )
+    return {
+        "dataset": name,
+        "format": "tfds",
+        "directory": tfds_where,
+        "version": _tfds_version(name, tfds_dir),
+        "files": [],
+    }
+
+
+# ---------------------------------------------------------------- preprocessing
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

@@ -5,7 +5,9 @@ ahead of the host; a NaN/inf loss (or one above `max_loss`) found at a sync ends
 status "diverged" and keeps every metric recorded up to that update.
 """
 
+import functools
 import math
+import numbers
 import os
 import sys
 import time
@@ -129,6 +131,7 @@ def fit(
     stop_when: Callable[[History], bool] | None = None,
     restore_best: str | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_identity: Any = None,
     resume: bool = False,
     sync_every: int = 100,
     max_loss: float = math.inf,
@@ -166,8 +169,13 @@ def fit(
         recorded as `history.best_epoch`; the history itself still runs to the end.
       checkpoint_dir: when given, the whole run (state, best weights, history) is checkpointed
         with orbax after every epoch (jaxsched.checkpoints).
-      resume: continue from the newest checkpoint in checkpoint_dir (if any) instead of starting
-        afresh; the run then ends with the numbers an uninterrupted run would have.
+      checkpoint_identity: a JSON value naming the run (e.g. {"run": <config digest>, "key":
+        "M=2"}), stored in every checkpoint and in checkpoint_dir/identity.json. When
+        checkpoint_dir already holds checkpoints of another identity (None included), fit
+        raises checkpoints.IdentityMismatchError before training, with or without `resume`.
+      resume: continue from the newest readable checkpoint in checkpoint_dir (if any) instead
+        of starting afresh; the run then ends with the numbers an uninterrupted run would have.
+        An unreadable checkpoint is moved aside (checkpoints.restore_latest) with a warning.
       sync_every: updates between host syncs that fetch metrics and check for NaN/inf.
       max_loss: a batch loss above this also ends the run as diverged (default: only NaN/inf).
       devices: train data-parallel on the first N devices (jaxsched.parallel): every
@@ -187,9 +195,25 @@ def fit(
     Returns:
       The final TrainState and the run's History. Per update it records the learning rate,
       the loss and accuracy (averaged over the update's micro-batches) and the batch size.
+
+    Raises:
+      ValueError: naming the argument, before anything compiles, for inputs `check_inputs`
+        rejects (mismatched images/labels, labels outside the model's classes, ...).
     """
-    if sync_every < 1:
-        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    check_inputs(
+        model,
+        train_data,
+        eval_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        sync_every=sync_every,
+        max_loss=max_loss,
+        eval_batch_size=eval_batch_size,
+    )
+    identity = checkpoints.canonical_identity(checkpoint_identity)
+    if scan_chunks not in (True, False, "auto"):
+        raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
     if restore_best is not None and restore_best not in History().epochs:
         raise ValueError(
             f"restore_best must be a per-epoch key {tuple(History().epochs)}, got {restore_best!r}"
@@ -212,14 +236,15 @@ def fit(
     if mesh is not None:
         parallel.check_divisible(plan.micro, mesh.size, "(micro-)batch size")
     groups = 1 if mesh is None or sync_batchnorm else mesh.size
+    mngr = None if checkpoint_dir is None else checkpoints.manager(checkpoint_dir)
+    if mngr is not None and mngr.latest_step() is not None:
+        checkpoints.check_identity(checkpoint_dir, identity)  # before anything compiles
     run_start = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     step_fn = train.make_train_step(
         model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
     )
     train_step = train.CompiledStep(step_fn, donate_state=True)
-    if scan_chunks not in (True, False, "auto"):
-        raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
     chunk_step = None
     if scan_chunks and mesh is None and max(plan.steps) == 1 and sync_every > 1:
         first = plan.micro[0]
@@ -232,8 +257,11 @@ def fit(
     history = History()
     best: dict[str, Any] = {}
     start_epoch, prior = 0, History()
-    mngr = None if checkpoint_dir is None else checkpoints.manager(checkpoint_dir)
-    if mngr is not None and resume and (restored := checkpoints.restore_latest(mngr, state)):
+    if (
+        mngr is not None
+        and resume
+        and (restored := checkpoints.restore_latest(mngr, state, identity=identity))
+    ):
         start_epoch, state, best_variables, meta = restored
         history = prior = History.from_dict(meta["history"])
         if meta["best_value"] is not None:
@@ -313,7 +341,12 @@ def fit(
             "best_epoch": best.get("epoch"),
         }
         checkpoints.save(
-            mngr, epoch + 1, state, best.get("variables", like_state), results.to_jsonable(meta)
+            mngr,
+            epoch + 1,
+            state,
+            best.get("variables", like_state),
+            results.to_jsonable(meta),
+            identity=identity,
         )
 
     def run_epochs() -> str:
@@ -387,6 +420,71 @@ def fit(
     finally:
         progress.close()
         update_totals()
+
+
+def check_inputs(
+    model: nn.Module,
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None = None,
+    *,
+    epochs: int,
+    batch_size: batching.BatchSize,
+    max_steps: int | None = None,
+    sync_every: int = 100,
+    max_loss: float = math.inf,
+    eval_batch_size: int = 1000,
+) -> None:
+    """The checks `fit` and `sweep.fit_grid` make before anything compiles: a ValueError naming
+    the argument for images and labels of different lengths, labels that are not a 1-D integer
+    array or lie outside [0, the model's output size), eval images shaped unlike the training
+    images, and epochs / max_steps / sync_every / eval_batch_size that are not ints >= 1, a
+    bool or non-int batch_size, a NaN max_loss. (batching.plan checks the batch sizes' range.)
+
+    The model's output size comes from `jax.eval_shape` of its initialization on one training
+    image (traced, not compiled or run).
+    """
+    for name, value in (
+        ("epochs", epochs),
+        ("sync_every", sync_every),
+        ("eval_batch_size", eval_batch_size),
+        ("max_steps", max_steps),
+    ):
+        if name == "max_steps" and value is None:
+            continue
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not callable(batch_size) and not _is_int(batch_size):
+        raise ValueError(f"batch_size must be an int or a batch-size schedule, got {batch_size!r}")
+    if not isinstance(max_loss, numbers.Real) or isinstance(max_loss, bool) or math.isnan(max_loss):
+        raise ValueError(f"max_loss must be a number (not NaN), got {max_loss!r}")
+    datasets = {"train_data": train_data, "eval_data": eval_data}
+    for name, dataset in datasets.items():
+        if dataset is not None:
+            data.check_dataset(dataset, what=name)  # lengths; 1-D integer labels >= 0
+            if np.shape(dataset.labels)[0] == 0:
+                raise ValueError(f"{name} is empty")
+    if eval_data is not None and np.shape(eval_data.images)[1:] != np.shape(train_data.images)[1:]:
+        raise ValueError(
+            f"eval_data images are shaped {np.shape(eval_data.images)[1:]} but train_data's "
+            f"{np.shape(train_data.images)[1:]}"
+        )
+    num_classes = _num_outputs(model, train_data.images[:1])
+    for name, dataset in datasets.items():
+        if dataset is not None and num_classes is not None:
+            data.check_labels(dataset.labels, num_classes, what=f"{name}.labels")
+
+
+def _num_outputs(model: nn.Module, sample: np.ndarray) -> int | None:
+    """The model's output size (last axis of its output for `sample`), traced abstractly; None
+    when the output is not one array."""
+    init = functools.partial(model.init_with_output, train=False)
+    output, _ = jax.eval_shape(init, jax.random.key(0), sample)
+    shape = getattr(output, "shape", None)
+    return int(shape[-1]) if shape else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _record_epoch(history: History, epoch: int, first_step: int, train_time: float) -> None:

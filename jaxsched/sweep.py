@@ -386,11 +386,25 @@ def fit_grid(
 
     Returns:
       A GridResult; member i's history matches `loop.fit`'s for its hyper-parameters.
+
+    Raises:
+      ValueError: naming the argument, before anything compiles, for the inputs
+        `loop.check_inputs` rejects (as `loop.fit` does) and a bad strategy / probe_steps /
+        data_seed / grid.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if sync_every < 1:
-        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    loop.check_inputs(
+        model,
+        train_data,
+        eval_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        sync_every=sync_every,
+        max_loss=max_loss,
+        eval_batch_size=eval_batch_size,
+    )
     if probe_steps < 1:
         raise ValueError(f"probe_steps must be >= 1, got {probe_steps}")
     grid = members(hyperparams, seeds)

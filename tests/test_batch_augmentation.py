@@ -54,4 +54,4 @@ def test_recipes():
     assert float(hp["learning_rate"]) == pytest.approx(0.1)
     assert float(hp["momentum"]) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="recipe"):
-        batch_augmentation.run(dataclasses.replace(SMOKE, recipe="lamb"), "unused")
+        dataclasses.replace(SMOKE, recipe="lamb")

@@ -72,11 +72,11 @@ def test_auto_falls_back_to_fashion_mnist_without_mnist(tmp_path):
     assert common.resolve_dataset("auto", str(tmp_path), preferred="mnist") == "fashion_mnist"
 
 
-def test_bad_config_names_the_parameter(tmp_path):
-    with pytest.raises(ValueError, match="variants must be among"):
-        bn_dropout.run(dataclasses.replace(TINY, variants=("bn",)), tmp_path)
-    with pytest.raises(ValueError, match=r"hidden_dropout must be in \[0, 1\)"):
-        bn_dropout.run(dataclasses.replace(TINY, hidden_dropout=1.0), tmp_path)
+def test_bad_config_names_the_parameter():
+    with pytest.raises(ValueError, match="variants must each be one of"):
+        dataclasses.replace(TINY, variants=("bn",))
+    with pytest.raises(ValueError, match=r"hidden_dropout must be a finite number in \[0, 1\)"):
+        dataclasses.replace(TINY, hidden_dropout=1.0)
 
 
 def test_resume_skips_completed_variants(tiny_run, monkeypatch):

@@ -1,11 +1,16 @@
 """Tests for jaxsched.data: local file formats, tfds fallback, preprocessing, batching."""
 
 import gzip
+import hashlib
+import json
+import os
 import pathlib
+import pickle
 import struct
 import time
 
 import chex
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -114,8 +119,9 @@ def test_read_idx_other_ndim_and_dtype(tmp_path):
 def test_read_idx_corrupt(tmp_path, mutate, match):
     path = tmp_path / "bad.gz"
     path.write_bytes(gzip.compress(mutate(idx_bytes(np.zeros((2, 3, 3), np.uint8)))))
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(data.DataFileError, match=match) as info:
         data.read_idx(path)
+    assert str(info.value).startswith(f"{path}: ") and info.value.path == str(path)
 
 
 def test_mismatched_label_count(tmp_path):
@@ -180,6 +186,350 @@ def test_cifar_bad_size_and_label(tmp_path):
     (tmp_path / "label.bin").write_bytes(bytes([10]) + bytes(3072))
     with pytest.raises(ValueError, match="0..9"):
         data.read_cifar10_binary(tmp_path / "label.bin")
+
+
+# ---------------------------------------------------------------- strict search
+
+
+DEBIAN = pathlib.Path(data.DEBIAN_FASHION_MNIST_DIR)
+needs_debian = pytest.mark.skipif(
+    not (DEBIAN / "train-images-idx3-ubyte.gz").is_file(), reason="dataset-fashion-mnist absent"
+)
+
+
+@needs_debian
+@pytest.mark.parametrize("sub", ["empty", "does-not-exist"])
+def test_explicit_data_dir_never_falls_back_to_debian(tmp_path, sub):
+    (tmp_path / "empty").mkdir()
+    root = tmp_path / sub
+    assert data.find_local("fashion_mnist") == DEBIAN  # Debian's copy is there ...
+    assert data.find_local("fashion_mnist", root) is None  # ... but not used for data_dir
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.load("fashion_mnist", "test", data_dir=root, download=False)
+    message = str(info.value)
+    searched = message.split("and for a prepared")[0]
+    assert f"{root}/fashion_mnist" in searched and str(DEBIAN) not in searched
+    assert "never mixed with other sources" in message
+    note = "does not exist" if sub == "does-not-exist" else "none of the standard files"
+    assert f"\n  {root} ({note})\n" in searched
+
+
+@needs_debian
+def test_env_root_is_strict_too(tmp_path, monkeypatch):
+    make_mnist_dir(tmp_path / "cifar10-only" / "mnist", gz=False)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "cifar10-only"))
+    assert data.find_local("mnist") == tmp_path / "cifar10-only" / "mnist"
+    assert data.find_local("fashion_mnist") is None  # not Debian's copy
+    with pytest.raises(data.DatasetNotFoundError, match=rf"\${data.DATA_DIR_ENV} is set"):
+        data.load("fashion_mnist", download=False)
+    monkeypatch.setenv(data.DATA_DIR_ENV, "")  # empty = unset: the defaults again
+    assert data.find_local("fashion_mnist") == DEBIAN
+
+
+def test_explicit_data_dir_is_not_mixed_with_env(tmp_path, monkeypatch):
+    make_mnist_dir(tmp_path / "env" / "mnist", gz=False)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
+    (tmp_path / "explicit").mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match="never mixed"):
+        data.load("mnist", data_dir=tmp_path / "explicit", download=False)
+
+
+def test_empty_string_data_dir_is_an_error(monkeypatch):
+    monkeypatch.setattr(data, "_tfds_prepared", lambda *a: pytest.fail("searched anyway"))
+    for call in (data.load, data.find_local, data.describe):
+        with pytest.raises(ValueError, match="data_dir is an empty string"):
+            call("fashion_mnist", data_dir="")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("stem", IDX_STEMS)
+def test_incomplete_idx_folder(tmp_path, gz, stem):
+    folder = tmp_path / "fashion_mnist"
+    make_mnist_dir(folder, gz)
+    make_mnist_dir(tmp_path, gz)  # a complete copy in the root itself is not a fallback
+    (folder / (f"{stem}.gz" if gz else stem)).unlink()
+    for call in (
+        lambda: data.load("fashion_mnist", "train", tmp_path),
+        lambda: data.find_local("fashion_mnist", tmp_path),
+        lambda: data.describe("fashion_mnist", tmp_path),
+    ):
+        with pytest.raises(data.DatasetIncompleteError) as info:
+            call()
+        assert isinstance(info.value, data.DatasetNotFoundError)
+        assert f"{folder} is incomplete: missing {stem}[.gz] (" in str(info.value)
+
+
+def test_incomplete_cifar_folder(tiny_cifar_root):
+    (tiny_cifar_root / "cifar-10-batches-bin" / "data_batch_3.bin").unlink()
+    (tiny_cifar_root / "cifar-10-batches-bin" / "test_batch.bin").unlink()
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.load("cifar10", "test", tiny_cifar_root)
+    folder = tiny_cifar_root / "cifar-10-batches-bin"
+    assert f"{folder} is incomplete: missing data_batch_3.bin, test_batch.bin" in str(info.value)
+
+
+# ---------------------------------------------------------------- errors name the file
+
+
+def gzip_truncated(raw: bytes) -> bytes:
+    return gzip.compress(raw)[:-20]
+
+
+def gzip_bad_crc(raw: bytes) -> bytes:
+    packed = bytearray(gzip.compress(raw))
+    packed[-8] ^= 0xFF  # the CRC-32 in the trailer
+    return bytes(packed)
+
+
+def gzip_bad_deflate(raw: bytes) -> bytes:
+    packed = bytearray(gzip.compress(raw))
+    packed[10] = 0xFF  # first byte of the deflate stream: block type 3 (reserved)
+    return bytes(packed)
+
+
+@pytest.mark.parametrize(
+    "corrupt, match",
+    [
+        (gzip_truncated, "EOFError"),
+        (gzip_bad_crc, "BadGzipFile"),
+        (gzip_bad_deflate, "error: Error -3"),  # zlib.error
+        (lambda raw: raw[:-5], "payload"),
+        (lambda raw: b"\x08" + raw[1:], "magic"),
+        (lambda raw: b"", "magic"),
+    ],
+)
+def test_corrupt_file_is_named(tmp_path, corrupt, match):
+    arrays = make_mnist_dir(tmp_path, gz=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(corrupt(idx_bytes(arrays["t10k-images-idx3-ubyte"])))
+    check_mnist(data.load("mnist", "train", tmp_path), arrays, "train")  # other split fine
+    with pytest.raises(data.DataFileError, match=match) as info:
+        data.load("mnist", "test", tmp_path)
+    assert isinstance(info.value, ValueError)
+    assert str(info.value).startswith(f"{path}: ")
+    if corrupt in (gzip_truncated, gzip_bad_crc, gzip_bad_deflate):
+        assert "corrupt or truncated gzip data" in str(info.value)
+
+
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "a-directory").mkdir()
+    for reader in (data.read_idx, data.read_cifar10_binary):
+        with pytest.raises(data.DataFileError, match="cannot read the file") as info:
+            reader(tmp_path / "a-directory")
+        assert str(info.value).startswith(f"{tmp_path / 'a-directory'}: ")
+    path = tmp_path / "locked"
+    path.write_bytes(idx_bytes(np.zeros(3, np.uint8)))
+
+    def denied(self):  # chmod 000 does not stop root, so simulate what it does
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
+    with pytest.raises(data.DataFileError, match="Permission denied") as info:
+        data.read_idx(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert isinstance(info.value.__cause__, PermissionError)
+
+
+def test_truncated_cifar_file_is_named(tiny_cifar_root):
+    path = tiny_cifar_root / "cifar-10-batches-bin" / "data_batch_4.bin"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(data.DataFileError, match="3073") as info:
+        data.load("cifar10", "train", tiny_cifar_root)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_data_file_error_pickles():
+    err = pickle.loads(pickle.dumps(data.DataFileError("/x/y.gz", "bad magic")))
+    assert str(err) == "/x/y.gz: bad magic" and err.path == "/x/y.gz"
+
+
+# ---------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize("value", [255, 10])
+def test_out_of_range_idx_label_is_named(tmp_path, value):
+    arrays = make_mnist_dir(tmp_path, gz=True)
+    labels = arrays["train-labels-idx1-ubyte"].copy()
+    labels[[3, 4]] = value
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels, gz=True)
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    with pytest.raises(data.DataFileError) as info:
+        data.load("fashion_mnist", "train", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: label {value} at index 3 is outside 0..9 (10 classes)")
+    assert "2 of 5 labels" in message
+
+
+def test_out_of_range_cifar_label_is_named(tiny_cifar_root):
+    path = tiny_cifar_root / "cifar-10-batches-bin" / "data_batch_2.bin"
+    raw = bytearray(path.read_bytes())
+    raw[2 * 3073] = 255  # label byte of record 2
+    path.write_bytes(bytes(raw))
+    with pytest.raises(data.DataFileError) as info:
+        data.load("cifar10", "train", tiny_cifar_root)
+    assert str(info.value).startswith(f"{path}: label 255 at index 2 is outside 0..9")
+
+
+def test_float_label_file_is_rejected(tmp_path):
+    make_mnist_dir(tmp_path, gz=False)
+    floats = np.zeros(3, ">f4")
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 3) + floats.tobytes())
+    with pytest.raises(data.DataFileError, match="labels must be integers") as info:
+        data.load("mnist", "test", tmp_path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("num_images, num_labels", [(100, 128), (128, 100)])
+def test_image_label_count_mismatch_names_both_files(tmp_path, num_images, num_labels):
+    make_mnist_dir(tmp_path, gz=True)
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((num_images, 4, 4), np.uint8), True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(num_labels, np.uint8), True)
+    with pytest.raises(data.DataFileError) as info:
+        data.load("mnist", "train", tmp_path)
+    images, labels = (
+        tmp_path / "train-images-idx3-ubyte.gz",
+        tmp_path / "train-labels-idx1-ubyte.gz",
+    )
+    assert str(info.value).startswith(
+        f"{images}: holds {num_images} images but {labels} holds {num_labels} labels"
+    )
+
+
+def test_check_labels():
+    data.check_labels(np.array([0, 9, 3], np.uint8), 10)
+    data.check_labels(jnp.arange(10), 10)
+    data.check_labels(np.zeros(0, np.int32), 10)
+    with pytest.raises(ValueError, match=r"^labels: label -1 at index 2 is outside 0\.\.9"):
+        data.check_labels(np.array([0, 1, -1, 5]), 10)
+    with pytest.raises(ValueError, match=r"^y: label 10 at index 0 is outside 0\.\.9 .*1 of 2"):
+        data.check_labels([10, 9], 10, what="y")
+    with pytest.raises(ValueError, match="integer dtype, got float32"):
+        data.check_labels(np.zeros(3, np.float32), 10)
+    with pytest.raises(ValueError, match="1-D"):
+        data.check_labels(np.zeros((2, 3), np.int32), 10)
+    for bad in (0, -3, 2.5, True, None):
+        with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+            data.check_labels(np.zeros(3, np.int32), bad)
+
+
+def test_check_dataset():
+    images = np.zeros((4, 2, 2, 1), np.float32)
+    data.check_dataset(data.Dataset(images, np.array([0, 1, 2, 3])), 4)
+    data.check_dataset(data.Dataset(jnp.asarray(images), jnp.array([0, 1, 2, 30])))  # only >= 0
+    with pytest.raises(ValueError, match=r"^train_data: 4 images but 3 labels"):
+        data.check_dataset(data.Dataset(images, np.array([0, 1, 2])), 10)
+    with pytest.raises(ValueError, match=r"^eval_data\.labels: label -2 at index 1 is negative"):
+        data.check_dataset(data.Dataset(images, np.array([0, -2, 1, 1])), what="eval_data")
+    with pytest.raises(ValueError, match=r"^train_data\.labels: label 4 at index 3 is outside"):
+        data.check_dataset(data.Dataset(images, np.array([0, 1, 2, 4])), 4)
+    with pytest.raises(ValueError, match="integer dtype"):
+        data.check_dataset(data.Dataset(images, np.zeros(4, np.float32)), 10)
+    with pytest.raises(ValueError, match="1-D"):
+        data.check_dataset(data.Dataset(images, np.zeros((4, 1), np.int32)), 10)
+
+
+def test_tfds_labels_are_range_checked():
+    with pytest.raises(ValueError, match=r"^tfds mnist train\.labels: label 10 at index 1"):
+        data._make_dataset(
+            np.zeros((2, 28, 28, 1), np.uint8), np.array([0, 10]), 10, "tfds mnist train"
+        )
+
+
+# ---------------------------------------------------------------- describe
+
+
+def expected_files(directory: pathlib.Path, names) -> list[dict]:
+    return [
+        {
+            "name": n,
+            "bytes": (directory / n).stat().st_size,
+            "sha256": hashlib.sha256((directory / n).read_bytes()).hexdigest(),
+        }
+        for n in names
+    ]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_describe_idx(tmp_path, gz):
+    folder = tmp_path / "mnist"
+    make_mnist_dir(folder, gz)
+    names = [f"{stem}.gz" if gz else stem for stem in IDX_STEMS]
+    record = data.describe("mnist", tmp_path)
+    assert record == {
+        "dataset": "mnist",
+        "format": "idx",
+        "directory": str(folder.resolve()),
+        "files": expected_files(folder, names),
+    }
+    assert json.loads(json.dumps(record)) == record
+
+    # New content (same size, new mtime) and a new size: new hashes, not the cached ones.
+    path = folder / names[1]
+    write_idx(folder / IDX_STEMS[1], np.array([9, 9, 9, 9, 9], np.uint8), gz)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = data.describe("mnist", tmp_path)
+    assert changed["files"] == expected_files(folder, names)
+    assert changed["files"][1]["sha256"] != record["files"][1]["sha256"]
+    assert changed["files"][0] == record["files"][0]
+    write_idx(folder / IDX_STEMS[3], np.array([1, 2], np.uint8), gz)
+    assert data.describe("mnist", tmp_path)["files"] == expected_files(folder, names)
+
+
+def test_describe_caches_hashes(tmp_path, monkeypatch):
+    make_mnist_dir(tmp_path, gz=False)
+    first = data.describe("mnist", tmp_path)
+    monkeypatch.setattr(data.hashlib, "sha256", lambda: pytest.fail("hashed a file again"))
+    assert data.describe("mnist", tmp_path) == first
+
+
+def test_describe_prefers_what_load_reads(tmp_path):
+    make_mnist_dir(tmp_path, gz=True)
+    raw = make_mnist_dir(tmp_path, gz=False, seed=7)  # raw files win over .gz, in both
+    assert [f["name"] for f in data.describe("mnist", tmp_path)["files"]] == list(IDX_STEMS)
+    check_mnist(data.load("mnist", "test", tmp_path), raw, "t10k")
+
+
+def test_describe_cifar(tiny_cifar_root):
+    folder = tiny_cifar_root / "cifar-10-batches-bin"
+    names = [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]
+    assert data.describe("cifar10", tiny_cifar_root) == {
+        "dataset": "cifar10",
+        "format": "cifar10-binary",
+        "directory": str(folder.resolve()),
+        "files": expected_files(folder, names),
+    }
+
+
+@needs_debian
+def test_describe_debian_default():
+    record = data.describe("fashion_mnist")
+    assert record["directory"] == str(DEBIAN.resolve()) and record["format"] == "idx"
+    assert [f["name"] for f in record["files"]] == [f"{s}.gz" for s in IDX_STEMS]
+    assert [f["bytes"] for f in record["files"]] == [
+        (DEBIAN / f"{s}.gz").stat().st_size for s in IDX_STEMS
+    ]
+
+
+def test_describe_tfds(tmp_path, monkeypatch):
+    where = str(tmp_path / "mnist" / "3.0.1")
+    monkeypatch.setattr(data, "_tfds_prepared", lambda name, tfds_dir: (True, where))
+    monkeypatch.setattr(data, "_tfds_version", lambda name, tfds_dir: "3.0.1")
+    assert data.describe("mnist", tmp_path) == {
+        "dataset": "mnist",
+        "format": "tfds",
+        "directory": where,
+        "version": "3.0.1",
+        "files": [],
+    }
+    monkeypatch.setattr(data, "_tfds_prepared", lambda name, tfds_dir: (False, where))
+    with pytest.raises(data.DatasetNotFoundError, match="only reports data already on disk"):
+        data.describe("mnist", tmp_path)
+
+
+def test_tfds_version_offline(tmp_path):
+    assert data._tfds_version("mnist", str(tmp_path)).count(".") == 2
 
 
 # ---------------------------------------------------------------- tensorflow-datasets

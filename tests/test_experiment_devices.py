@@ -13,6 +13,7 @@ import pytest
 
 from experiments import batch_size_sweep, common, dead_relu
 from experiments.configs.batch_size import SWEEP_SMOKE
+from jaxsched import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,8 +78,11 @@ def test_a_batch_the_devices_do_not_divide_is_refused(two_device_run):
 def test_completed_runs_are_reused_only_on_the_same_device_count(two_device_run):
     out, _ = two_device_run
     config = dataclasses.replace(SWEEP_SMOKE, batch_sizes=(32, 64))  # what main() ran
-    assert set(common.completed_runs(out / "two", config, "batch_size", 2)) == {32, 64}
-    assert common.completed_runs(out / "two", config, "batch_size", None) == {}
+    same = common.Recorder("batch_size_sweep", config, out / "two", devices=2)
+    assert set(same.begin(datasets=["fashion_mnist"], key="batch_size")) == {32, 64}
+    one_device = common.Recorder("batch_size_sweep", config, out / "two", devices=None)
+    with pytest.raises(runs.RunConflictError, match="devices: 2 -> 1"):
+        one_device.begin(datasets=["fashion_mnist"], key="batch_size")
 
 
 def test_more_devices_than_jax_sees_is_a_usage_error(capsys):

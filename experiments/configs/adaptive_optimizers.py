@@ -2,6 +2,9 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import data, optimizers, validation
+
 REGULARIZATIONS = ("l2", "dropout")
 # label -> (optimizers.make name, options); every one at Keras's default learning rate.
 OPTIMIZERS: dict[str, tuple[str, dict]] = {
@@ -45,6 +48,29 @@ class Config:
     train_examples: int | None = None
     test_examples: int | None = None
     divergence_loss: float = 1e4
+
+    def __post_init__(self) -> None:
+        validation.choice("dataset", self.dataset, ("auto", *data.DATASETS))
+        common.path("data_dir", self.data_dir, optional=True)
+        common.names("optimizers", self.optimizers, OPTIMIZERS)
+        common.names("regularizations", self.regularizations, REGULARIZATIONS)
+        common.counts("hidden", self.hidden, unique=False)
+        validation.integer("epochs", self.epochs, minimum=1)
+        validation.integer("batch_size", self.batch_size, minimum=1)
+        common.seed(self.seed)
+        validation.number("l2_coefficient", self.l2_coefficient, minimum=0)
+        common.below_one("input_dropout", self.input_dropout)
+        common.below_one("hidden_dropout", self.hidden_dropout)
+        validation.choice("preset", self.preset, optimizers.PRESETS)
+        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
+        validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
+        common.positive("divergence_loss", self.divergence_loss)
+        common.fits(
+            "batch_size",
+            self.batch_size,
+            common.train_pool(self.dataset, self.train_examples, auto=common.AUTO_CIFAR10),
+        )
 
 
 DEFAULT = Config()

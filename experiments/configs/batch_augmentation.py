@@ -2,7 +2,12 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import data, validation
+
 RECIPES = ("keras", "he")
+SHORTCUTS = ("A", "B")  # jaxsched.models.ResNetV1
+IMAGE_SIDE = 32  # every dataset is padded to 32x32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +48,29 @@ class Config:
     preprocessing: str = "pixel_mean"
     seed: int = 0
     divergence_loss: float = 100.0
+
+    def __post_init__(self) -> None:
+        validation.choice("dataset", self.dataset, ("auto", *data.DATASETS))
+        common.path("data_dir", self.data_dir, optional=True)
+        common.resnet_depth("depth", self.depth)
+        validation.choice("shortcut", self.shortcut, SHORTCUTS)
+        common.below_one("bn_momentum", self.bn_momentum)
+        validation.integer("batch_size", self.batch_size, minimum=1)
+        common.counts("copies", self.copies)
+        validation.integer("cutout_size", self.cutout_size, minimum=1, maximum=IMAGE_SIDE)
+        validation.choice("recipe", self.recipe, RECIPES)
+        validation.integer("epochs", self.epochs, minimum=1)
+        validation.integer("max_updates", self.max_updates, minimum=1, optional=True)
+        common.fraction("target_accuracy", self.target_accuracy)
+        common.flag("stop_at_target", self.stop_at_target)
+        validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
+        validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
+        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        common.seed(self.seed)
+        common.positive("divergence_loss", self.divergence_loss)
+        pool = common.train_pool(self.dataset, self.train_examples, auto=common.AUTO_CIFAR10)
+        pool = common.hold_out(pool, "validation_examples", self.validation_examples)
+        common.fits("batch_size", self.batch_size, pool)
 
 
 DEFAULT = Config()

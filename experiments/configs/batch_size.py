@@ -7,9 +7,15 @@ or the path of an lr_range_test results.json), or is given (`lr_min` / `lr_max`)
 
 import dataclasses
 
+from experiments.configs import common
 from experiments.configs.common import LeNetExperiment
+from jaxsched import batching, validation
+from jaxsched.validation import ConfigError
 
 CYCLIC_POLICIES = ("fixed", "cyclic", "growing_cyclic", "epoch_cycle", "increase", "clr")
+# The policies that double the batch from b_min to b_max (jaxsched.schedules'
+# cyclic_batch_size, growing_cyclic_batch_size and epoch_batch_cycle take powers of two only).
+DOUBLING_POLICIES = ("cyclic", "growing_cyclic", "epoch_cycle")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +31,26 @@ class SweepConfig(LeNetExperiment):
     lr: float | None = None
     tolerance: float = 0.02
     max_device_batch: int = 1024
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        common.counts("batch_sizes", self.batch_sizes)
+        validation.integer("epochs", self.epochs, minimum=1)
+        common.positive("lr", self.lr, optional=True)
+        validation.number(
+            "tolerance",
+            self.tolerance,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
+        validation.integer("max_device_batch", self.max_device_batch, minimum=1, optional=True)
+        # Each size trains alone (validation=False: the whole training subset).
+        common.fits("batch_sizes", self.batch_sizes, self.train_pool())
+        common.splittable(
+            self.batch_sizes, self.max_device_batch, ("batch_sizes", "max_device_batch")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +82,91 @@ class CyclicConfig(LeNetExperiment):
     lr: float | None = None
     validation_examples: int = 10_000
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validation.integer("b_min", self.b_min, minimum=1, optional=True)
+        validation.integer("b_max", self.b_max, minimum=1, optional=True)
+        validation.together(("b_min", "b_max"), (self.b_min, self.b_max))
+        validation.ordered("b_min", self.b_min, "b_max", self.b_max, strict=False)
+        common.path("batch_bounds_from", self.batch_bounds_from, optional=True)
+        if self.b_min is not None and self.batch_bounds_from is not None:
+            raise ConfigError(
+                ("b_min", "b_max", "batch_bounds_from"),
+                "must not all be given: {b_min} / {b_max} are the bounds, {batch_bounds_from} "
+                "a batch_size_sweep results.json to read them from",
+            )
+        common.names("policies", self.policies, CYCLIC_POLICIES)
+        validation.integer("epochs", self.epochs, minimum=1)
+        common.positive("step_size_epochs", self.step_size_epochs)
+        validation.integer("increase_every_epochs", self.increase_every_epochs, minimum=1)
+        validation.choice("strategy", self.strategy, batching.STRATEGIES)
+        validation.integer("max_device_batch", self.max_device_batch, minimum=1, optional=True)
+        common.positive("lr", self.lr, optional=True)
+        pool = common.hold_out(self.train_pool(), "validation_examples", self.validation_examples)
+        if self.b_min is None:
+            if self.batch_bounds_from is None:
+                self._check_sweep()
+            return  # the bounds come from a file or from the sweep, at run time
+        doubling = [p for p in self.policies if p in DOUBLING_POLICIES]
+        for name in ("b_min", "b_max") if doubling else ():
+            value = getattr(self, name)
+            if value & (value - 1):
+                raise ConfigError(
+                    (name, "policies"),
+                    f"must agree: the policies {', '.join(doubling)} double the batch in "
+                    f"powers of two, so {{{name}}} must be one (1, 2, 4, ...)",
+                    str(value),
+                )
+        common.fits("b_max", self.b_max, pool)
+        fields = ("b_min", "b_max", "max_device_batch")
+        common.splittable(
+            self.policy_batch_sizes(pool.size),
+            self.max_device_batch,
+            fields + (("strategy",) if self.strategy == "accumulate" else ()),
+            strategy=self.strategy,
+        )
+
+    def policy_batch_sizes(self, num_examples: int) -> set[int]:
+        """Every batch size the policies can plan from the given b_min / b_max on
+        `num_examples` training examples (as experiments.cyclic_batch_size.policy_settings
+        makes them; a growing cycle counted up to its cap, whether reached or not)."""
+        b_min, b_max = self.b_min, self.b_max
+        cap = 1 << (num_examples.bit_length() - 1)  # the largest power of two <= num_examples
+        top = b_min
+        if "cyclic" in self.policies or "epoch_cycle" in self.policies:
+            top = max(top, b_min << ((b_max // b_min).bit_length() - 1))
+        if "growing_cyclic" in self.policies:
+            top = max(top, min(8 * b_max, cap))
+        if "increase" in self.policies:
+            every = self.increase_every_epochs
+            reached = [e for e in range(every, self.epochs, every)]  # boundaries < epochs
+            doublings = sum(1 for i in range(1, len(reached) + 1) if b_min << i <= cap)
+            top = max(top, b_min << doublings)
+        return {b_min << j for j in range((top // b_min).bit_length())}
+
+    def _check_sweep(self) -> None:
+        """Neither b_min / b_max nor batch_bounds_from: the runner first runs batch_size_sweep
+        with SWEEP's batch sizes and this config's shared fields (whole training subset)."""
+        pool = self.train_pool()
+        largest = max(SWEEP.batch_sizes)
+        if largest > pool.size:
+            raise ConfigError(
+                ("b_min", "b_max", *pool.fields),
+                f"must be given (or batch_bounds_from): the batch-size sweep that would find "
+                f"them trains batches up to {largest}, more than the {pool.size} training "
+                f"examples ({pool.text})",
+            )
+        try:
+            common.splittable(SWEEP.batch_sizes, self.max_device_batch, ("max_device_batch",))
+        except ConfigError as error:
+            raise ConfigError(
+                ("max_device_batch", "b_min", "b_max"),
+                f"must split the batch sizes {SWEEP.batch_sizes} of the batch-size sweep that "
+                "finds {b_min} / {b_max} when they are not given: "
+                + error.requirement.removeprefix("must give batch sizes that "),
+                error.got,
+            ) from None
+
 
 @dataclasses.dataclass(frozen=True)
 class BatchVsLrConfig(LeNetExperiment):
@@ -72,6 +183,33 @@ class BatchVsLrConfig(LeNetExperiment):
     step_size_epochs: float = 2.0
     lr: float | None = None
     validation_examples: int = 10_000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validation.integer("b_start", self.b_start, minimum=1)
+        validation.integer("b_end", self.b_end, minimum=1)
+        validation.ordered("b_start", self.b_start, "b_end", self.b_end, strict=False)
+        ratio, rest = divmod(self.b_end, self.b_start)
+        if rest or ratio & (ratio - 1):
+            raise ConfigError(
+                ("b_start", "b_end"),
+                "must satisfy {b_end} = {b_start} * 2**k: the batch doubles from {b_start} and "
+                "would stop short of {b_end}",
+                f"{self.b_start} and {self.b_end}",
+            )
+        validation.integer("double_every_epochs", self.double_every_epochs, minimum=1)
+        validation.integer("epochs", self.epochs, minimum=1)
+        validation.integer("max_device_batch", self.max_device_batch, minimum=1, optional=True)
+        common.positive("step_size_epochs", self.step_size_epochs)
+        common.positive("lr", self.lr, optional=True)
+        pool = common.hold_out(self.train_pool(), "validation_examples", self.validation_examples)
+        # batch_size_steps(num_examples=...) checks the last size, b_end, reached or not.
+        common.fits("b_end", self.b_end, pool)
+        common.splittable(
+            [self.b_start << j for j in range(ratio.bit_length())],
+            self.max_device_batch,
+            ("b_start", "b_end", "max_device_batch"),
+        )
 
 
 SWEEP = SweepConfig()

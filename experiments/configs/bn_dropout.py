@@ -2,6 +2,9 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import data, validation
+
 # variant -> (preprocessing, LeNet5 input_norm, hidden_batchnorm, dropout on).
 VARIANTS: dict[str, tuple[str, str, bool, bool]] = {
     "standardize+bn": ("standardize", "none", True, False),
@@ -38,6 +41,25 @@ class Config:
     train_examples: int | None = None
     test_examples: int | None = None
     divergence_loss: float = 100.0
+
+    def __post_init__(self) -> None:
+        validation.choice("dataset", self.dataset, ("auto", *data.DATASETS))
+        common.path("data_dir", self.data_dir, optional=True)
+        common.names("variants", self.variants, VARIANTS)
+        common.positive("learning_rate", self.learning_rate)
+        validation.integer("batch_size", self.batch_size, minimum=1)
+        validation.integer("epochs", self.epochs, minimum=1)
+        common.below_one("input_dropout", self.input_dropout)
+        common.below_one("hidden_dropout", self.hidden_dropout)
+        common.seed(self.seed)
+        validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
+        validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
+        common.positive("divergence_loss", self.divergence_loss)
+        common.fits(
+            "batch_size",
+            self.batch_size,
+            common.train_pool(self.dataset, self.train_examples, auto=common.AUTO_MNIST),
+        )
 
 
 DEFAULT = Config()

@@ -1,8 +1,11 @@
 """Cyclical learning rates on Fashion-MNIST: configurations."""
 
 import dataclasses
+from collections.abc import Sequence
 
+from experiments.configs import common
 from experiments.configs.common import LeNetExperiment
+from jaxsched import validation
 
 POLICIES = ("constant_max", "constant_keras", "triangular", "triangular2", "exp_range", "clr_paper")
 
@@ -41,6 +44,29 @@ class Config(LeNetExperiment):
     target_accuracy: float = 0.89
     restore_best: bool = True
     validation_examples: int = 10_000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        common.names("policies", self.policies, POLICIES)
+        common.positive("step_size_epochs", self.step_size_epochs)
+        validation.number("gamma", self.gamma, minimum=0, maximum=1, exclusive_minimum=True)
+        bounds = self.clr_paper_bounds
+        if isinstance(bounds, str) or not isinstance(bounds, Sequence) or len(bounds) != 2:
+            raise validation.ConfigError(
+                "clr_paper_bounds", "must hold exactly 2 values (lower, upper)", repr(bounds)
+            )
+        validation.sequence("clr_paper_bounds", bounds, common.positive)
+        low, high = bounds
+        if low >= high:
+            raise validation.ConfigError(
+                "clr_paper_bounds", "must be (lower, upper) with lower < upper", f"{low}, {high}"
+            )
+        validation.integer("max_epochs", self.max_epochs, minimum=1)
+        validation.integer("patience", self.patience, minimum=1)
+        common.fraction("target_accuracy", self.target_accuracy)
+        common.flag("restore_best", self.restore_best)
+        pool = common.hold_out(self.train_pool(), "validation_examples", self.validation_examples)
+        common.fits("batch_size", self.batch_size, pool)  # every policy trains at batch_size
 
 
 DEFAULT = Config()

@@ -2,6 +2,14 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import validation
+from jaxsched.validation import ConfigError
+
+# Smallest sides whose feature maps survive every layer: AlexNet's stride-4 conv and three 3/2
+# pools, VGG19's five 2/2 pools.
+MIN_SIDE = {"alexnet_input": 67, "vgg_input": 32}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -33,6 +41,34 @@ class Config:
     naive_filters: tuple[int, int, int] = (128, 192, 96)
     reduced_filters: tuple[int, int, int, int, int, int] = (128, 64, 192, 64, 96, 64)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        validation.integer("num_classes", self.num_classes, minimum=1)
+        for name, side in MIN_SIDE.items():
+            common.shape(name, getattr(self, name), 3)
+            height, width, _ = getattr(self, name)
+            if min(height, width) < side:
+                raise ConfigError(
+                    name,
+                    f"must have height and width >= {side} (else a feature map vanishes)",
+                    str(tuple(getattr(self, name))),
+                )
+        validation.integer("stack_kernel_size", self.stack_kernel_size, minimum=1)
+        common.counts("stack_depths", self.stack_depths)
+        common.shape("stack_input", self.stack_input, 3)
+        common.shape("inception_input", self.inception_input, 3)
+        common.shape("naive_filters", self.naive_filters, 3)
+        common.shape("reduced_filters", self.reduced_filters, 6)
+        common.seed(self.seed)
+        # N stacked F x F 'VALID' convolutions shrink each side by N (F - 1).
+        shrink = max(self.stack_depths) * (self.stack_kernel_size - 1)
+        if min(self.stack_input[:2]) <= shrink:
+            raise ConfigError(
+                ("stack_input", "stack_depths", "stack_kernel_size"),
+                "must satisfy min(height, width of {stack_input}) > max({stack_depths}) * "
+                f"({{stack_kernel_size}} - 1) = {shrink}",
+                str(tuple(self.stack_input)),
+            )
 
 
 DEFAULT = Config()

@@ -3,6 +3,9 @@
 import dataclasses
 import math
 
+from experiments.configs import common
+from jaxsched import optimizers, validation
+
 ACTIVATIONS = ("relu", "leaky_relu")
 # Kernel initializers by Keras's names (jaxsched.initializers); biases always start at zero.
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform")
@@ -50,6 +53,39 @@ class Config:
     confidence: float = 0.95
     seed: int = 0
     one_by_one: int = 10
+
+    def __post_init__(self) -> None:
+        common.names("activations", self.activations, ACTIVATIONS)
+        common.names("initializers", self.initializers, INITIALIZERS)
+        common.below_one("leaky_slope", self.leaky_slope)
+        validation.integer("simulations", self.simulations, minimum=1)
+        validation.integer("train_points", self.train_points, minimum=1)
+        validation.integer("test_points", self.test_points, minimum=2)  # a variance
+        common.positive("x_limit", self.x_limit)
+        validation.integer("width", self.width, minimum=1)
+        validation.integer("depth", self.depth, minimum=1)
+        validation.integer("epochs", self.epochs, minimum=1)
+        validation.integer("batch_size", self.batch_size, minimum=1)
+        validation.ordered(
+            "batch_size", self.batch_size, "train_points", self.train_points, strict=False
+        )
+        common.positive("learning_rate", self.learning_rate)
+        validation.choice("optimizer", self.optimizer, optimizers.available())
+        validation.choice("preset", self.preset, optimizers.PRESETS)
+        validation.number("collapse_variance", self.collapse_variance, minimum=0)
+        validation.number(
+            "confidence",
+            self.confidence,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
+        common.seed(self.seed)
+        validation.integer("one_by_one", self.one_by_one, minimum=0)
+        validation.ordered(
+            "one_by_one", self.one_by_one, "simulations", self.simulations, strict=False
+        )
 
 
 DEFAULT = Config()

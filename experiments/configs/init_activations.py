@@ -2,6 +2,10 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import data, validation
+from jaxsched.validation import ConfigError
+
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
 # Initializers by name (jaxsched.initializers); "normal" ones come from `stddevs`.
 NAMED_INITIALIZERS = ("glorot_normal", "he_normal", "glorot_uniform", "he_uniform", "lecun_normal")
@@ -40,6 +44,24 @@ class Config:
     test_examples: int | None = None
     density_points: int = 100
     density_samples: int = 20_000
+
+    def __post_init__(self) -> None:
+        validation.choice("dataset", self.dataset, ("auto", *data.DATASETS))
+        common.path("data_dir", self.data_dir, optional=True)
+        common.names("activations", self.activations, ACTIVATIONS)
+        common.numbers("stddevs", self.stddevs, min_length=0)
+        common.names("initializers", self.initializers, NAMED_INITIALIZERS, min_length=0)
+        if not self.stddevs and not self.initializers:
+            raise ConfigError(
+                ("stddevs", "initializers"), "must not both be empty (no panel to draw)"
+            )
+        validation.integer("width", self.width, minimum=1)
+        validation.integer("depth", self.depth, minimum=1)
+        common.seed(self.seed)
+        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
+        validation.integer("density_points", self.density_points, minimum=2)
+        validation.integer("density_samples", self.density_samples, minimum=2)
 
 
 DEFAULT = Config()

@@ -2,9 +2,13 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import data, optimizers, validation
+
 METHODS = ("grid", "sweep")
 # "loop": one loop.fit per rate (resumable rate by rate, any --devices); the others train the
-# rates still missing in one jaxsched.sweep.fit_grid call with that strategy (one device).
+# rates still missing with jaxsched.sweep.fit_grid and that strategy, `grid_chunk` rates per
+# call (one device).
 GRID_STRATEGIES = ("auto", "vmap", "sequential", "loop")
 
 
@@ -17,9 +21,11 @@ class Config:
 
     learning_rates: the grid; the seeds used 10^1, 10^0, ..., 10^-9.
     grid_strategy: how the grid trains, one of GRID_STRATEGIES: "auto" (default), "vmap" or
-      "sequential" train every missing rate at once with jaxsched.sweep.fit_grid (the same
+      "sequential" train the missing rates with jaxsched.sweep.fit_grid (the same
       numbers as one loop.fit per rate); "loop" runs loop.fit per rate. With more than one
       device the grid always runs "loop".
+    grid_chunk: rates per fit_grid call (the fit_grid strategies); each chunk is recorded in
+      results.json when it finishes, so an interrupt loses at most one chunk's work.
     epochs: epochs per learning rate.
     batch_size: examples per update.
     train_examples / eval_examples: None for the whole split, else a seeded random subset.
@@ -49,10 +55,38 @@ class Config:
     divergence_loss: float = 100.0
     method: str = "grid"
     grid_strategy: str = "auto"
+    grid_chunk: int = 4
     sweep_start: float = 1e-9
     sweep_end: float = 10.0
     sweep_steps: int = 2000
     sweep_factor: float = 4.0
+
+    def __post_init__(self) -> None:
+        validation.choice("dataset", self.dataset, data.DATASETS)
+        common.path("data_dir", self.data_dir, optional=True)
+        common.numbers("learning_rates", self.learning_rates)
+        validation.integer("epochs", self.epochs, minimum=1)
+        validation.integer("batch_size", self.batch_size, minimum=1)
+        common.seed(self.seed)
+        validation.choice("optimizer", self.optimizer, optimizers.available())
+        validation.choice("input_norm", self.input_norm, common.INPUT_NORMS)
+        common.flag("hidden_batchnorm", self.hidden_batchnorm)
+        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
+        validation.integer("eval_examples", self.eval_examples, minimum=1, optional=True)
+        validation.integer("eval_batch_size", self.eval_batch_size, minimum=1)
+        common.positive("divergence_loss", self.divergence_loss)
+        validation.choice("method", self.method, METHODS)
+        validation.choice("grid_strategy", self.grid_strategy, GRID_STRATEGIES)
+        validation.integer("grid_chunk", self.grid_chunk, minimum=1)
+        common.positive("sweep_start", self.sweep_start)
+        common.positive("sweep_end", self.sweep_end)
+        validation.ordered("sweep_start", self.sweep_start, "sweep_end", self.sweep_end)
+        validation.integer("sweep_steps", self.sweep_steps, minimum=common.SWEEP_MIN_STEPS)
+        validation.number("sweep_factor", self.sweep_factor, minimum=1, exclusive_minimum=True)
+        common.fits(
+            "batch_size", self.batch_size, common.train_pool(self.dataset, self.train_examples)
+        )
 
 
 DEFAULT = Config()

@@ -2,6 +2,9 @@
 
 import dataclasses
 
+from experiments.configs import common
+from jaxsched import linear, validation
+
 LOSSES = ("perceptron", "hinge")
 
 
@@ -27,6 +30,22 @@ class Config:
     shuffle: bool = True
     seed: int = 0
     repeats: int = 1
+
+    def __post_init__(self) -> None:
+        common.names("losses", self.losses, linear.LOSSES)
+        validation.integer("train_examples", self.train_examples, minimum=1)
+        validation.integer("test_examples", self.test_examples, minimum=1)
+        validation.integer("epochs", self.epochs, minimum=1)
+        common.positive("learning_rate", self.learning_rate)
+        common.flag("shuffle", self.shuffle)
+        common.seed(self.seed)
+        validation.integer("repeats", self.repeats, minimum=1)
+        if self.seed + self.repeats - 1 > common.SEED_MAX:  # the seeds are a JAX int32 array
+            raise validation.ConfigError(
+                ("seed", "repeats"),
+                f"must satisfy {{seed}} + {{repeats}} - 1 <= {common.SEED_MAX}",
+                f"{self.seed} and {self.repeats}",
+            )
 
 
 DEFAULT = Config()

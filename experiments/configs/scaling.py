@@ -1,8 +1,15 @@
 """Strong and weak scaling of data-parallel training: configurations."""
 
 import dataclasses
+import math
 
+from experiments.configs import common
+from jaxsched import validation
 from jaxsched.scaling import INTERCONNECTS
+from jaxsched.validation import ConfigError
+
+# The measured LeNet-5 (and the prediction's) takes 28x28x1 images: the MNIST-shaped datasets.
+DATASETS = ("fashion_mnist", "mnist")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,51 @@ class Config:
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        common.counts("device_counts", self.device_counts)
+        if 1 not in self.device_counts:
+            raise ConfigError(
+                "device_counts",
+                "must include 1 (the baseline of every speedup)",
+                str(tuple(self.device_counts)),
+            )
+        devices = math.lcm(*self.device_counts)
+        for model in ("lenet", "resnet"):
+            strong = f"{model}_strong_batches"
+            common.counts(strong, getattr(self, strong))
+            bad = [b for b in getattr(self, strong) if b % devices]
+            if bad:
+                raise ConfigError(
+                    (strong, "device_counts"),
+                    f"must satisfy: every batch of {{{strong}}} is a multiple of {devices}, the "
+                    "least common multiple of {device_counts} (each device gets an equal share)",
+                    " ".join(map(str, bad)),
+                )
+            common.counts(f"{model}_weak_batches", getattr(self, f"{model}_weak_batches"))
+            validation.integer(f"{model}_steps", getattr(self, f"{model}_steps"), minimum=1)
+        common.resnet_depth("resnet_depth", self.resnet_depth)
+        common.positive("learning_rate", self.learning_rate)
+        common.below_one("momentum", self.momentum)
+        common.counts("predict_devices", self.predict_devices)
+        validation.integer("predict_strong_batch", self.predict_strong_batch, minimum=1)
+        validation.integer("predict_weak_batch", self.predict_weak_batch, minimum=1)
+        common.positive("gpu_flops_per_s", self.gpu_flops_per_s)
+        common.names("interconnects", self.interconnects, INTERCONNECTS)
+        validation.choice("dataset", self.dataset, DATASETS)
+        common.path("data_dir", self.data_dir, optional=True)
+        common.seed(self.seed)
+        # LeNet-5 steps on real training images: the largest global batch must exist.
+        pool = common.train_pool(self.dataset, None)
+        common.fits("lenet_strong_batches", self.lenet_strong_batches, pool)
+        largest_weak = max(self.lenet_weak_batches) * max(self.device_counts)
+        if largest_weak > pool.size:
+            raise ConfigError(
+                ("lenet_weak_batches", "device_counts", "dataset"),
+                f"must satisfy max({{lenet_weak_batches}}) * max({{device_counts}}) <= "
+                f"{pool.size}, the training examples ({pool.text})",
+                str(largest_weak),
+            )
 
 
 DEFAULT = Config()
