@@ -12,7 +12,6 @@ optimizer; prints the test-accuracy table.
 
 import argparse
 import functools
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

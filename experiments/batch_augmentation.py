@@ -16,7 +16,6 @@ import argparse
 import functools
 import math
 import resource
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -230,4 +229,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

@@ -11,7 +11,6 @@ against log2(batch size) and detects b_min / b_max with `jaxsched.range_test
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,4 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

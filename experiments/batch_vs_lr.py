@@ -12,7 +12,6 @@ loss / accuracy per epoch and per update for both runs.
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,4 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

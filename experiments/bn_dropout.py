@@ -13,7 +13,6 @@ accuracy per epoch) and batchnorm_parameters.png (violins by layer).
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,4 +222,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

@@ -11,7 +11,6 @@ update, and train/validation loss and accuracy per epoch, all policies on one pl
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,4 +154,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

@@ -26,7 +26,6 @@ prints the tables. Nothing is trained, so a rerun always recomputes (--fresh cha
 import argparse
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -484,4 +483,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

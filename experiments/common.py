@@ -86,7 +86,8 @@ class ExperimentParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: ANN201 (argparse's own)
         """A usage error: one line on stderr, exit status 2 (argparse prints the usage too)."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        hint = "" if "\n" in message else " (see --help)"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's own)
         parsed = super().parse_args(args, namespace)
@@ -268,17 +269,29 @@ def main(
     return 0
 
 
+def exit_with(status: int) -> None:
+    """Ends `python -m experiments.<name>` with `status`. After Ctrl-C (130) it leaves at once
+    (`os._exit`, streams flushed): interpreter teardown while XLA still compiles in another
+    thread can crash with a segmentation fault, and everything finished is already on disk
+    (results and checkpoints are written synchronously and atomically)."""
+    if status == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 def flag_namer(
     parser: argparse.ArgumentParser, renames: Mapping[str, str] | None = None
 ) -> Callable[[str], str]:
-    """config field -> its flag ("--lr-min"), for error messages; a field without a flag is
-    named as itself, marked as a preset value."""
+    """config field -> its flag ("--lr-min"), for error messages; a field without a flag (a
+    preset's value) is named as itself."""
     renames = renames or {}
     flags = {
         action.dest: next((o for o in action.option_strings if o.startswith("--")), None)
         for action in parser._actions  # noqa: SLF001 (argparse has no public accessor)
     }
-    return lambda field: flags.get(renames.get(field, field)) or f"{field} (preset)"
+    return lambda field: flags.get(renames.get(field, field)) or field
 
 
 def output_dir(args: argparse.Namespace, default_out: str) -> Path:

@@ -14,7 +14,6 @@ per update, and the batch size per update, all policies on one plot.
 import argparse
 import dataclasses
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -295,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

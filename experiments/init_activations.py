@@ -14,7 +14,6 @@ initializer; ReLU's of its non-zero outputs, the zero fraction under each) and l
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,4 +256,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

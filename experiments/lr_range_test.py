@@ -14,7 +14,6 @@ stopped) and PNG figures.
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,4 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())

@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import functools
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -376,4 +375,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_with(main())
