@@ -7,7 +7,7 @@ A simulation fits 1 -> [Dense 2 + ReLU] x 10 -> Dense 1 (Glorot-uniform kernels,
 Keras's defaults) to y = |x| on its own 3000 points x ~ U(-sqrt 7, sqrt 7), MSE, Adam 1e-3,
 2 epochs at batch 64, and collapsed when its predictions on its own 1000 test points have
 variance <= 1e-3 (experiments/configs/dead_relu.py). jaxsched: all 1000 simulations as
-`jit(vmap(simulate))` from experiments/dead_relu.py; each repetition compiles it again (the
+`jit(vmap(simulate))` of `jaxsched.collapse`; each repetition compiles it again (the
 compile and the warm run are also reported apart). Keras: per simulation, the course's loop:
 draw the data, build, compile and fit a model, predict the test points; `keras_simulations`
 of them are timed one by one per repetition (after one untimed) and the total for all 1000 is
@@ -25,10 +25,9 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.peers import keras_tf
-from experiments import dead_relu as study
 from experiments.configs.dead_relu import DEFAULT, Config
 from experiments.configs.dead_relu import SMOKE as SMOKE_CONFIG
-from jaxsched import stats
+from jaxsched import collapse, optimizers, stats
 
 NAME = "dead_relu"
 ACTIVATION, INITIALIZER = "relu", "glorot_uniform"
@@ -62,10 +61,26 @@ def fraction_row(case: str, peer: str, variant: str, dead: np.ndarray, note: str
     )
 
 
+def simulation(config: Config) -> collapse.Simulation:
+    """The study's simulation (experiments.dead_relu) of the benchmarked variant."""
+    model = collapse.make_model(
+        config.depth, config.width, ACTIVATION, INITIALIZER, leaky_slope=config.leaky_slope
+    )
+    return collapse.make_simulation(
+        model,
+        optimizers.make(config.optimizer, config.learning_rate, preset=config.preset),
+        train_points=config.train_points,
+        test_points=config.test_points,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        x_limit=config.x_limit,
+    )
+
+
 def jaxsched_rows(size: Size, case: str, repetitions: int) -> list[dict[str, Any]]:
     config = size.config
-    simulate = study.make_simulation(config, ACTIVATION, INITIALIZER)
-    keys = study.simulation_keys(config.seed, config.simulations)
+    simulate = simulation(config)
+    keys = collapse.simulation_keys(config.seed, config.simulations)
     compile_s, compiled = [], None
     for _ in range(repetitions):
         start = time.perf_counter()
@@ -73,7 +88,7 @@ def jaxsched_rows(size: Size, case: str, repetitions: int) -> list[dict[str, Any
         compile_s.append(time.perf_counter() - start)
     run = common.repeat(lambda: compiled(keys), repetitions, warmup=1)
     out = jax.device_get(compiled(keys))
-    dead = study.collapsed(out["pred_variance"], config.collapse_variance)
+    dead = collapse.collapsed(out["pred_variance"], config.collapse_variance)
     totals = [c + r for c, r in zip(compile_s, run.values, strict=True)]
     n, variant = config.simulations, "jit(vmap(simulate))"
     return [
@@ -123,7 +138,7 @@ def keras_rows(size: Size, case: str, repetitions: int) -> list[dict[str, Any]]:
     per_sim = [s["seconds"] for rep in sims for s in rep]
     totals = [config.simulations * np.mean([s["seconds"] for s in rep]) for rep in sims]
     variances = np.array([s["pred_variance"] for rep in sims for s in rep])
-    dead = study.collapsed(np.nan_to_num(variances, nan=0.0), config.collapse_variance)
+    dead = collapse.collapsed(np.nan_to_num(variances, nan=0.0), config.collapse_variance)
     variant = "build + compile + fit per simulation"
     return [
         common.row(

@@ -39,9 +39,9 @@ def run(
 ) -> dict[str, Any]:
     """Trains every (regularization, optimizer) pair; returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    dataset = common.resolve_dataset(config.dataset, config.data_dir)
+    dataset = data.resolve_dataset(config.dataset, config.data_dir)
     done = recorder.begin(datasets=[dataset], fresh=fresh, key="key")
-    train_ds, test_ds = common.load_splits(
+    train_ds, test_ds = data.load_splits(
         dataset,
         config.data_dir,
         config.preprocessing,

@@ -75,9 +75,9 @@ def run(
 ) -> dict[str, Any]:
     """Trains the baseline and every M; returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    dataset = common.resolve_dataset(config.dataset, config.data_dir)
+    dataset = data.resolve_dataset(config.dataset, config.data_dir)
     done = recorder.begin(datasets=[dataset], fresh=fresh, key="key")
-    train_ds, test_ds = common.load_splits(
+    train_ds, test_ds = data.load_splits(
         dataset,
         config.data_dir,
         config.preprocessing,
@@ -86,7 +86,7 @@ def run(
         config.seed,
         image_size=32,
     )
-    train_ds, val_ds = common.split_validation(train_ds, config.validation_examples, config.seed)
+    train_ds, val_ds = data.split_validation(train_ds, config.validation_examples, config.seed)
     common.check_batch_sizes("batch_size", [config.batch_size], train_ds)
     model = ResNetV1(
         depth=config.depth,

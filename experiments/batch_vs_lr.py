@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from experiments import common, cyclic_batch_size
+from experiments import _batch, _lr_range, common
 from experiments.configs.batch_size import BATCH_VS_LR, BATCH_VS_LR_SMOKE, BatchVsLrConfig
 from jaxsched import plots, results, schedules
 
@@ -41,7 +41,7 @@ def run(
     )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     common.check_batch_sizes("b_start", [config.b_start], train_ds)
-    lr_bounds = common.lr_bounds(
+    lr_bounds = _lr_range.lr_bounds(
         config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
     )
     n = len(train_ds.labels)
@@ -65,7 +65,7 @@ def run(
 
     def train_one(name: str) -> dict[str, Any]:
         kwargs = dict(settings[name])
-        return cyclic_batch_size.train_policy(
+        return _batch.train_policy(
             name,
             kwargs.pop("lr"),
             model,
@@ -77,7 +77,7 @@ def run(
         )
 
     runs = common.run_each(
-        RUNS, done, recorder, train_one, cyclic_batch_size.policy_row, {"lr_bounds": lr_bounds}
+        RUNS, done, recorder, train_one, _batch.policy_row, {"lr_bounds": lr_bounds}
     )
     summary = {
         "lr_bounds": lr_bounds,
@@ -85,13 +85,13 @@ def run(
         "table": [{"policy": r["policy"], **r["final"]} for r in runs],
     }
     doc = recorder.write(runs, summary, results.DONE)
-    cyclic_batch_size.save_comparison_figures(doc["runs"], "policy", recorder.workdir)
+    _batch.save_comparison_figures(doc["runs"], "policy", recorder.workdir)
     plots.save(plots.loss_by_batch_size(doc["runs"][0]), recorder.workdir / "loss_vs_batch.png")
     return doc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_bounds_arguments(parser)
+    _lr_range.add_bounds_arguments(parser)
     parser.add_argument("--lr", type=float, help="the growing-batch run's rate (default lr_max)")
     parser.add_argument("--epochs", type=int, help="epochs of each run")
     parser.add_argument("--b-start", type=int, help="first batch size")

@@ -58,13 +58,13 @@ def run(
 ) -> dict[str, Any]:
     """Trains every variant and returns the results document."""
     recorder = common.Recorder(NAME, config, Path(workdir), devices)
-    dataset = common.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
+    dataset = data.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
     done = recorder.begin(datasets=[dataset], fresh=fresh, key="variant")
     splits: dict[str, tuple[data.Dataset, data.Dataset]] = {}
 
     def load(preprocessing: str) -> tuple[data.Dataset, data.Dataset]:
         if preprocessing not in splits:
-            splits[preprocessing] = common.load_splits(
+            splits[preprocessing] = data.load_splits(
                 dataset,
                 config.data_dir,
                 preprocessing,

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from experiments import common
+from experiments import _lr_range, common
 from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
 from jaxsched import data, loop, optimizers, plots, results, schedules
 
@@ -40,7 +40,9 @@ def run(
     )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     common.check_batch_sizes("batch_size", [config.batch_size], train_ds)
-    bounds = common.lr_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
+    bounds = _lr_range.lr_bounds(
+        config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
+    )
     steps_per_epoch = data.num_batches(len(train_ds.labels), config.batch_size)
 
     def train_one(policy: str) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def _figures(runs: list[dict[str, Any]], workdir: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_bounds_arguments(parser)
+    _lr_range.add_bounds_arguments(parser)
     parser.add_argument("--policies", nargs="+", choices=POLICIES, help="policies to train")
     parser.add_argument("--max-epochs", type=int, help="cap on epochs per policy")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")

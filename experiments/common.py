@@ -1,4 +1,5 @@
-"""Plumbing shared by the experiment runners: data preparation, CLI pieces, resumable results."""
+"""Plumbing shared by the experiment runners: the command line, resumable results, training and
+testing helpers. Data preparation is in `jaxsched.data` (`load_splits`, `split_validation`)."""
 
 import argparse
 import dataclasses
@@ -12,69 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from jaxsched import checkpoints, data, loop, parallel, results, runs, train, validation
 from jaxsched.models import LeNet5
-
-PREPROCESSING = ("scale", "pixel_mean", "standardize")
-
-
-def load_splits(
-    dataset: str,
-    data_dir: str | None,
-    preprocessing: str,
-    train_examples: int | None,
-    eval_examples: int | None,
-    seed: int,
-    image_size: int | None = None,
-) -> tuple[data.Dataset, data.Dataset]:
-    """Train and test splits as float32 images [N, H, W, C] preprocessed with train statistics.
-
-    `train_examples` / `eval_examples` take a seeded random subset (None keeps the whole split);
-    `image_size` zero-pads smaller images to that side (28 -> 32 for 32x32 nets).
-    """
-    if preprocessing not in PREPROCESSING:
-        raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
-    train = _subset(data.load(dataset, "train", data_dir), train_examples, seed)
-    test = _subset(data.load(dataset, "test", data_dir), eval_examples, seed + 1)
-    if image_size is not None and image_size != train.images.shape[1]:
-        train = data.Dataset(data.resize(train.images, image_size, "pad"), train.labels)
-        test = data.Dataset(data.resize(test.images, image_size, "pad"), test.labels)
-    x_train, x_test = data.to_float(train.images), data.to_float(test.images)
-    if preprocessing == "pixel_mean":
-        x_train, x_test = data.subtract_pixel_mean(x_train, x_test)
-    elif preprocessing == "standardize":
-        x_train, x_test = data.standardize_per_channel(x_train, x_test)
-    return data.Dataset(x_train, train.labels), data.Dataset(x_test, test.labels)
-
-
-def resolve_dataset(name: str, data_dir: str | None, preferred: str = "cifar10") -> str:
-    """ "auto" -> `preferred` (the course's dataset) where it can be loaded, else
-    "fashion_mnist" (real data, always installable offline), saying so; others unchanged."""
-    if name != "auto":
-        return name
-    try:
-        data.load(preferred, "test", data_dir)
-        return preferred
-    except data.DatasetIncompleteError:
-        raise  # a partial copy of `preferred` is a mistake to report, not a reason to switch
-    except data.DatasetNotFoundError:
-        print(
-            f"{preferred} is not available here; running on Fashion-MNIST (real data) instead. "
-            f"See README 'Data' to add {preferred}.",
-            flush=True,
-        )
-        return "fashion_mnist"
-
-
-def _subset(ds: data.Dataset, n: int | None, seed: int) -> data.Dataset:
-    if n is None or n >= len(ds.labels):
-        return ds
-    if n < 1:
-        raise ValueError(f"the number of examples must be >= 1, got {n}")
-    idx = np.sort(np.random.default_rng(seed).permutation(len(ds.labels))[:n])
-    return data.Dataset(ds.images[idx], ds.labels[idx])
 
 
 class ExperimentParser(argparse.ArgumentParser):
@@ -372,7 +313,7 @@ class Recorder:
         as they are with `fresh` whatever their identity.
         """
         data_dir = getattr(self.config, "data_dir", None)
-        sources = [data.describe(name, data_dir) for name in datasets]
+        sources = [_describe(name, data_dir) for name in datasets]
         existing = [p for p in inputs if p and Path(p).is_file()]
         if existing:
             sources.append(runs.files_record(existing))
@@ -464,6 +405,17 @@ class Recorder:
 FINISHED = (results.DONE, results.DIVERGED, results.STOPPED)
 
 
+def _describe(name: str, data_dir: str | None) -> dict[str, Any]:
+    """`data.describe`, after letting tfds download a dataset it has not prepared yet."""
+    try:
+        return data.describe(name, data_dir)
+    except data.DatasetIncompleteError:
+        raise
+    except data.DatasetNotFoundError:
+        data.load(name, "test", data_dir)  # downloads where it can, else says what is missing
+        return data.describe(name, data_dir)
+
+
 def bounds_inputs(config: Any) -> list[str]:
     """The results.json files a LeNet-5 experiment takes its bounds from (`bounds_from`,
     `batch_bounds_from`), part of its run identity."""
@@ -473,73 +425,6 @@ def bounds_inputs(config: Any) -> list[str]:
     if getattr(config, "b_min", None) is None and getattr(config, "batch_bounds_from", None):
         paths.append(config.batch_bounds_from)
     return paths
-
-
-def add_bounds_arguments(parser: argparse.ArgumentParser) -> None:
-    """--bounds-from / --lr-min / --lr-max / --sweep-steps: where a LeNet-5 experiment's
-    learning-rate bounds come from (`lr_bounds`)."""
-    parser.add_argument("--bounds-from", help="'sweep' or an lr_range_test results.json")
-    parser.add_argument("--lr-min", type=float, help="lower rate bound (with --lr-max)")
-    parser.add_argument("--lr-max", type=float, help="upper rate bound (with --lr-min)")
-    parser.add_argument("--sweep-steps", type=int, help="updates of the one-run range test")
-
-
-def lr_bounds(
-    config: Any, workdir: Path, *, quiet: bool, fresh: bool = False, devices: int | None = None
-) -> dict[str, Any]:
-    """{"lr_min", "lr_max", "source"} for a LeNet-5 experiment's `config`.
-
-    From `config.lr_min` / `config.lr_max` when both are set; else from the summary of the
-    lr_range_test results.json at `config.bounds_from`; else (bounds_from == "sweep") by running
-    the one-run range test with the experiment's data and model settings into
-    workdir/lr_range_test (reused when it is already there), on `devices`.
-    """
-    from experiments import lr_range_test  # noqa: PLC0415 (lr_range_test imports this module)
-    from experiments.configs import lr_range_test as range_configs  # noqa: PLC0415
-
-    if config.lr_min is not None and config.lr_max is not None:
-        bounds = {"lr_min": config.lr_min, "lr_max": config.lr_max, "source": "config"}
-    elif config.bounds_from == "sweep":
-        sweep = dataclasses.replace(
-            range_configs.DEFAULT,
-            method="sweep",
-            dataset=config.dataset,
-            data_dir=config.data_dir,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            input_norm=config.input_norm,
-            hidden_batchnorm=config.hidden_batchnorm,
-            preprocessing=config.preprocessing,
-            train_examples=config.train_examples,
-            eval_examples=config.test_examples,
-            sweep_steps=config.sweep_steps,
-        )
-        summary = lr_range_test.run(
-            sweep, workdir / "lr_range_test", quiet=quiet, fresh=fresh, devices=devices
-        )["summary"]
-        bounds = {
-            "lr_min": summary["lr_min"],
-            "lr_max": summary["lr_max"],
-            "source": str(workdir / "lr_range_test" / "results.json"),
-        }
-    else:
-        summary = bounds_file_summary(config.bounds_from, "bounds_from", ("lr_min", "lr_max"))
-        bounds = {
-            "lr_min": summary["lr_min"],
-            "lr_max": summary["lr_max"],
-            "source": config.bounds_from,
-        }
-    if not (bounds["lr_min"] and bounds["lr_max"] and 0 < bounds["lr_min"] < bounds["lr_max"]):
-        raise validation.ConfigError(
-            "bounds_from",
-            f"must give 0 < lr_min < lr_max ({bounds['source']})",
-            f"lr_min={bounds['lr_min']}, lr_max={bounds['lr_max']}",
-        )
-    print(
-        f"lr_min = {bounds['lr_min']:.3g}, lr_max = {bounds['lr_max']:.3g} "
-        f"(from {bounds['source']})"
-    )
-    return bounds
 
 
 def bounds_file_summary(path: str, field: str, keys: Sequence[str]) -> Mapping[str, Any]:
@@ -571,18 +456,6 @@ def check_batch_sizes(field: str, sizes: Sequence[int], train_ds: data.Dataset) 
         raise validation.ConfigError(
             field, f"must be <= {available} (the training examples available)", too_big[0]
         )
-
-
-def split_validation(ds: data.Dataset, n: int, seed: int) -> tuple[data.Dataset, data.Dataset]:
-    """Holds out a seeded random `n` examples of `ds` as a validation set."""
-    if not 0 < n < len(ds.labels):
-        raise ValueError(f"validation_examples must be in [1, {len(ds.labels) - 1}], got {n}")
-    perm = np.random.default_rng([seed, 7]).permutation(len(ds.labels))
-    keep, held = np.sort(perm[n:]), np.sort(perm[:n])
-    return (
-        data.Dataset(ds.images[keep], ds.labels[keep]),
-        data.Dataset(ds.images[held], ds.labels[held]),
-    )
 
 
 def train_and_test(
@@ -620,7 +493,7 @@ def lenet_setup(
 
     With `validation`, `config.validation_examples` are held out of the training split.
     """
-    train_ds, test_ds = load_splits(
+    train_ds, test_ds = data.load_splits(
         config.dataset,
         config.data_dir,
         config.preprocessing,
@@ -630,7 +503,7 @@ def lenet_setup(
     )
     val_ds = None
     if validation:
-        train_ds, val_ds = split_validation(train_ds, config.validation_examples, config.seed)
+        train_ds, val_ds = data.split_validation(train_ds, config.validation_examples, config.seed)
     model = LeNet5(
         num_classes=data.NUM_CLASSES[config.dataset],
         input_norm=config.input_norm,

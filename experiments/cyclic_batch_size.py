@@ -17,10 +17,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from experiments import batch_size_sweep, common
+from experiments import _batch, _lr_range, common
 from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
 from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
-from jaxsched import optimizers, plots, results, schedules, validation
+from jaxsched import results, schedules, validation
 
 NAME = "cyclic_batch_size"
 
@@ -57,10 +57,10 @@ def batch_bounds(
                 if hasattr(config, f.name)
             },
         )
-        summary = batch_size_sweep.run(
-            sweep, workdir / "batch_size_sweep", quiet=quiet, fresh=fresh, devices=devices
+        summary = _batch.run_sweep(
+            sweep, workdir / _batch.SWEEP_NAME, quiet=quiet, fresh=fresh, devices=devices
         )["summary"]
-        source = str(workdir / "batch_size_sweep" / "results.json")
+        source = str(workdir / _batch.SWEEP_NAME / "results.json")
     if not summary.get("bracketed", True):
         print(f"note: the batch-size sweep did not bracket a range: {summary.get('message')}")
     b_min, b_max = summary["b_min"], summary["b_max"]
@@ -149,7 +149,7 @@ def run(
     )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     common.check_batch_sizes("b_max", [b for b in (config.b_min, config.b_max) if b], train_ds)
-    lr_bounds = common.lr_bounds(
+    lr_bounds = _lr_range.lr_bounds(
         config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
     )
     bounds = batch_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
@@ -166,7 +166,7 @@ def run(
 
     def train_one(policy: str) -> dict[str, Any]:
         fit_settings = dict(settings[policy])
-        return train_policy(
+        return _batch.train_policy(
             policy,
             fit_settings.pop("lr"),
             model,
@@ -183,7 +183,7 @@ def run(
         done,
         recorder,
         train_one,
-        policy_row,
+        _batch.policy_row,
         {"lr_bounds": lr_bounds, "batch_bounds": bounds},
     )
     summary = {
@@ -192,83 +192,15 @@ def run(
         "table": [{"policy": r["policy"], **r["final"]} for r in runs],
     }
     doc = recorder.write(runs, summary, results.DONE)
-    save_comparison_figures(doc["runs"], "policy", recorder.workdir)
+    _batch.save_comparison_figures(doc["runs"], "policy", recorder.workdir)
     return doc
-
-
-def train_policy(
-    name: str,
-    lr: Any,
-    model: Any,
-    splits: tuple,
-    config: Any,
-    *,
-    quiet: bool,
-    devices: int | None = None,
-    **fit_kwargs: Any,
-) -> dict[str, Any]:
-    """Trains one policy (plain SGD at `lr`, a rate or a schedule) for `config.epochs` epochs and
-    tests the best-validation epoch; `fit_kwargs` carry the batch size (schedule) settings."""
-    train_ds, val_ds, test_ds = splits
-    history, test = common.train_and_test(
-        model,
-        optimizers.make("sgd", lr),
-        train_ds,
-        val_ds,
-        test_ds,
-        epochs=config.epochs,
-        max_device_batch=config.max_device_batch,
-        seed=config.seed,
-        max_loss=config.divergence_loss,
-        devices=devices,
-        quiet=quiet,
-        description=name,
-        **fit_kwargs,
-    )
-    return {"policy": name, "final": policy_summary(history, test), "history": history.to_dict()}
-
-
-def policy_summary(history: results.History, test: dict[str, float]) -> dict[str, Any]:
-    val = history.epochs["val_accuracy"]
-    return {
-        "status": history.status,
-        "epochs": len(history.epochs["epoch"]),
-        "updates": len(history.steps["loss"]),
-        "final_train_loss": history.final("train_loss"),
-        "best_val_accuracy": max(val) if val else None,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "batch_sizes": sorted(set(history.steps["batch_size"])),
-        "num_compilations": history.num_compilations,
-        "compile_time_s": history.compile_time_s,
-        "train_time_s": float(sum(history.epochs["train_time_s"])),
-    }
-
-
-def policy_row(run: dict[str, Any]) -> str:
-    label, f = run["policy"], run["final"]
-    return (
-        f"{label:<15} {f['status']:<9} {f['updates']:>6} updates  best val acc "
-        f"{common.fmt(f['best_val_accuracy'])}  test acc {common.fmt(f['test_accuracy'])}  "
-        f"{f['num_compilations']} compilations ({f['compile_time_s']:.1f} s)"
-    )
-
-
-def save_comparison_figures(runs: list[dict[str, Any]], key: str, workdir: Path) -> None:
-    labelled = [{**r, "label": r[key]} for r in runs]
-    plots.save(plots.epoch_curves(labelled), workdir / "epochs.png")
-    plots.save(plots.epoch_curves(labelled, x="updates"), workdir / "updates.png")
-    plots.save(
-        plots.step_curves(labelled, "batch_size", smooth=1, logy=True), workdir / "batch_size.png"
-    )
-    plots.save(plots.step_curves(labelled, "loss", logy=True), workdir / "train_loss_steps.png")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--b-min", type=int, help="smallest batch (with --b-max)")
     parser.add_argument("--b-max", type=int, help="largest batch (with --b-min)")
     parser.add_argument("--batch-bounds-from", help="a batch_size_sweep results.json")
-    common.add_bounds_arguments(parser)
+    _lr_range.add_bounds_arguments(parser)
     parser.add_argument("--policies", nargs="+", choices=CYCLIC_POLICIES)
     parser.add_argument("--epochs", type=int, help="epochs per policy")
     parser.add_argument("--step-size-epochs", type=float, help="half cycle, in epochs")

@@ -15,22 +15,15 @@ table. Synthetic data: no dataset is needed.
 """
 
 import argparse
-import functools
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from experiments import common
 from experiments.configs.dead_relu import ACTIVATIONS, DEFAULT, INITIALIZERS, SMOKE, Config
-from jaxsched import initializers, optimizers, plots, results, stats
-from jaxsched.models.mlp import MLP
+from jaxsched import collapse, optimizers, plots, results, stats
 
 NAME = "dead_relu"
 SUMMARY_KEYS = (
@@ -46,124 +39,20 @@ SUMMARY_KEYS = (
 VARIANCE_FLOOR = 1e-12  # prediction variances are drawn as log10(max(variance, this))
 
 
-def collapsed(pred_variance: Any, threshold: float) -> np.ndarray:
-    """bool[...]: a net collapsed when its test predictions' variance is <= threshold."""
-    return np.asarray(pred_variance) <= threshold
-
-
-def make_model(config: Config, activation: str, initializer: str) -> MLP:
-    """1 -> depth x [Dense width + activation] -> Dense 1; kernels from `initializer`, zero bias."""
-    fn = (
-        nn.relu
-        if activation == "relu"
-        else functools.partial(nn.leaky_relu, negative_slope=config.leaky_slope)
+def simulation(config: Config, activation: str, initializer: str) -> collapse.Simulation:
+    """`collapse.make_simulation` of one variant with `config`'s net, optimizer and data."""
+    model = collapse.make_model(
+        config.depth, config.width, activation, initializer, leaky_slope=config.leaky_slope
     )
-    return MLP(
-        hidden=(config.width,) * config.depth,
-        num_classes=1,
-        activation=fn,
-        kernel_init=initializers.get(initializer),
+    return collapse.make_simulation(
+        model,
+        optimizers.make(config.optimizer, config.learning_rate, preset=config.preset),
+        train_points=config.train_points,
+        test_points=config.test_points,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        x_limit=config.x_limit,
     )
-
-
-def sample_data(key: jax.Array, n: int, x_limit: float) -> tuple[jax.Array, jax.Array]:
-    """(x, y) float32[n, 1]: x ~ U(-x_limit, x_limit), y = |x|."""
-    x = jax.random.uniform(key, (n, 1), minval=-x_limit, maxval=x_limit)
-    return x, jnp.abs(x)
-
-
-def batch_plan(key: jax.Array, n: int, batch_size: int, epochs: int) -> tuple[jax.Array, jax.Array]:
-    """Keras's shuffled batches as fixed shapes for a scan: (indices int32[U, batch_size],
-    weights float32[U, batch_size]), U = epochs * ceil(n / batch_size) updates.
-
-    Epoch e is a fresh permutation (key folded with e) cut into batches; the last, partial batch
-    is padded with index 0 at weight 0, so sum(weights * loss) is the mean over its real
-    examples (Keras's loss of a partial batch)."""
-    steps = -(-n // batch_size)
-    pad = steps * batch_size - n
-    sizes = np.full(steps, batch_size)
-    sizes[-1] = n - (steps - 1) * batch_size
-    real = np.arange(steps * batch_size) < n
-    weights = jnp.asarray(np.where(real, 1.0 / np.repeat(sizes, batch_size), 0.0), jnp.float32)
-
-    def epoch(e: jax.Array) -> jax.Array:
-        perm = jax.random.permutation(jax.random.fold_in(key, e), n)
-        return jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)]).reshape(steps, batch_size)
-
-    indices = jax.vmap(epoch)(jnp.arange(epochs)).reshape(epochs * steps, batch_size)
-    return indices, jnp.tile(weights.reshape(steps, batch_size), (epochs, 1))
-
-
-def make_simulation(
-    config: Config, activation: str, initializer: str
-) -> Callable[[jax.Array], dict[str, jax.Array]]:
-    """The pure function key -> {"pred_variance", "init_pred_variance", "test_mse",
-    "last_epoch_loss"} (float32 scalars) of one simulation: sample its data, initialize, train,
-    predict its test points (init_pred_variance: with the initial weights)."""
-    model = make_model(config, activation, initializer)
-    tx = optimizers.make(config.optimizer, config.learning_rate, preset=config.preset)
-
-    def loss_fn(params: Any, x: jax.Array, y: jax.Array, w: jax.Array) -> jax.Array:
-        pred = model.apply({"params": params}, x, train=False)
-        return jnp.sum(w * (pred[:, 0] - y[:, 0]) ** 2)
-
-    def simulate(key: jax.Array) -> dict[str, jax.Array]:
-        k_init, k_train, k_test, k_shuffle = (jax.random.fold_in(key, j) for j in range(4))
-        x, y = sample_data(k_train, config.train_points, config.x_limit)
-        x_test, y_test = sample_data(k_test, config.test_points, config.x_limit)
-        params = model.init(k_init, x[:1], train=False)["params"]
-        indices, weights = batch_plan(
-            k_shuffle, config.train_points, config.batch_size, config.epochs
-        )
-
-        def step(carry, batch):
-            params, opt_state = carry
-            idx, w = batch
-            loss, grads = jax.value_and_grad(loss_fn)(params, x[idx], y[idx], w)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
-
-        init_pred = model.apply({"params": params}, x_test, train=False)[:, 0]
-        (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), (indices, weights))
-        pred = model.apply({"params": params}, x_test, train=False)[:, 0]
-        return {
-            "pred_variance": jnp.var(pred),
-            "init_pred_variance": jnp.var(init_pred),
-            "test_mse": jnp.mean((pred - y_test[:, 0]) ** 2),
-            "last_epoch_loss": jnp.mean(losses[-(len(losses) // config.epochs) :]),
-        }
-
-    return simulate
-
-
-def simulation_keys(seed: int, n: int) -> jax.Array:
-    """Simulation i's key: fold_in(key(seed), i), the same whatever n is."""
-    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(n))
-
-
-def run_vmapped(
-    simulate: Callable[[jax.Array], dict[str, jax.Array]], keys: jax.Array
-) -> tuple[dict[str, np.ndarray], float, float]:
-    """(outputs per simulation, compile seconds, run seconds) of jit(vmap(simulate))(keys)."""
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(simulate)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    out = jax.block_until_ready(compiled(keys))
-    return {k: np.asarray(v) for k, v in out.items()}, compile_s, time.perf_counter() - start
-
-
-def run_one_by_one(
-    simulate: Callable[[jax.Array], dict[str, jax.Array]], keys: jax.Array
-) -> tuple[dict[str, np.ndarray], float, float]:
-    """(outputs, compile seconds, run seconds): jit(simulate) called once per key in turn."""
-    start = time.perf_counter()
-    compiled = jax.jit(simulate).lower(keys[0]).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    outs = [jax.block_until_ready(compiled(k)) for k in keys]
-    run_s = time.perf_counter() - start
-    return {k: np.array([np.asarray(o[k]) for o in outs]) for k in outs[0]}, compile_s, run_s
 
 
 def run(
@@ -179,7 +68,7 @@ def run(
     if recorder.finished_document is not None:
         print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
         return recorder.finished_document
-    keys = simulation_keys(config.seed, config.simulations)
+    keys = collapse.simulation_keys(config.seed, config.simulations)
     runs = []
     for activation in config.activations:
         for initializer in config.initializers:
@@ -201,14 +90,16 @@ def run(
 
 
 def _variant(config: Config, activation: str, initializer: str, keys: jax.Array) -> dict[str, Any]:
-    simulate = make_simulation(config, activation, initializer)
-    out, compile_s, run_s = run_vmapped(simulate, keys)
-    dead = collapsed(out["pred_variance"], config.collapse_variance)
+    simulate = simulation(config, activation, initializer)
+    out, compile_s, run_s = collapse.run_vmapped(simulate, keys)
+    dead = collapse.collapsed(out["pred_variance"], config.collapse_variance)
     count = int(dead.sum())
     lo, hi = stats.wilson_interval(count, len(dead), config.confidence)
     one_by_one = {"simulations": config.one_by_one, "s_per_simulation": None}
     if config.one_by_one:
-        single, single_compile_s, single_run_s = run_one_by_one(simulate, keys[: config.one_by_one])
+        single, single_compile_s, single_run_s = collapse.run_one_by_one(
+            simulate, keys[: config.one_by_one]
+        )
         one_by_one.update(
             s_per_simulation=single_run_s / config.one_by_one,
             compile_time_s=single_compile_s,
@@ -225,7 +116,7 @@ def _variant(config: Config, activation: str, initializer: str, keys: jax.Array)
             outputs=dict(single),
             same_collapse=bool(
                 np.array_equal(
-                    collapsed(single["pred_variance"], config.collapse_variance),
+                    collapse.collapsed(single["pred_variance"], config.collapse_variance),
                     dead[: config.one_by_one],
                 )
             ),
@@ -239,7 +130,7 @@ def _variant(config: Config, activation: str, initializer: str, keys: jax.Array)
         "fraction": count / len(dead),
         # already below the threshold with the initial weights ("born dead" for ReLU)
         "collapsed_at_init": int(
-            collapsed(out["init_pred_variance"], config.collapse_variance).sum()
+            collapse.collapsed(out["init_pred_variance"], config.collapse_variance).sum()
         ),
         "ci_low": lo,
         "ci_high": hi,

@@ -104,12 +104,12 @@ def run(
     the same config is reused, `fresh` sets it aside and recomputes."""
     del quiet
     recorder = common.Recorder(NAME, config, Path(workdir))
-    dataset = common.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
+    dataset = data.resolve_dataset(config.dataset, config.data_dir, preferred="mnist")
     recorder.begin(datasets=[dataset], fresh=fresh)
     if recorder.finished_document is not None:
         print(f"reusing the complete {recorder.results_path} of this config (--fresh redoes it)")
         return recorder.finished_document
-    train_ds, test_ds = common.load_splits(
+    train_ds, test_ds = data.load_splits(
         dataset, config.data_dir, config.preprocessing, None, config.test_examples, config.seed
     )
     num_classes = data.NUM_CLASSES[dataset]

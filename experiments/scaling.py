@@ -14,11 +14,13 @@ communication. Compile time is reported apart. The all-reduced bytes per step ar
 the compiled HLO (all-reduce operand sizes) and checked against 4 x parameters, as are those of
 the step `loop.fit(devices=N)` runs (XLA-inserted all-reduce).
 
-On a CPU, JAX sees one device: this module sets XLA_FLAGS=--xla_force_host_platform_device_count=8
-before JAX is imported (unless XLA_FLAGS already sets a count; more than 8 needs it set by
-hand). The 8 simulated devices share the machine's cores, so measured times show no real
-speedup: they validate the data-parallel step and its communication volume. On a machine with
-several GPUs the flag changes nothing and the real devices are measured.
+On a CPU, JAX sees one device: `python -m experiments.scaling` first asks JAX for 8 CPU devices
+(`jaxsched.parallel.simulate_cpu_devices`, before any JAX computation), unless XLA_FLAGS
+(--xla_force_host_platform_device_count=N) or JAX_NUM_CPU_DEVICES already sets a count; more
+than 8 needs it set by hand. `run` called from Python uses the devices JAX has. The 8 simulated
+devices share the machine's cores, so measured times show no real speedup: they validate the
+data-parallel step and its communication volume. On a machine with several GPUs the setting
+changes nothing and the real devices are measured.
 
 Predicted (jaxsched.scaling): a ring all-reduce of 4 x parameters bytes over PCIe 4.0, NVLink 3
 and 100 Gb Ethernet, efficiency on 1-64 devices for LeNet-5, ResNet-44, AlexNet and VGG19, the
@@ -27,53 +29,26 @@ A100-class rate ("gpu_assumed"). Writes <out>/results.json, speedup.png and effi
 """
 
 import argparse
-import os
-import sys
+import functools
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-SIMULATED_DEVICES = 8
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import PartitionSpec
 
+from experiments import common
+from experiments.configs.scaling import DEFAULT, SMOKE, Config
+from jaxsched import arithmetic, data, losses, optimizers, parallel, plots, results, scaling, train
+from jaxsched.models import LeNet5, ResNetV1
+from jaxsched.models.classic import VGG19, AlexNet
 
-def simulate_cpu_devices(count: int = SIMULATED_DEVICES) -> bool:
-    """Asks XLA's CPU backend for `count` devices, if JAX is not imported yet and XLA_FLAGS
-    sets no count; only the CPU ("host") platform is affected. True when it set the flag."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
-    return True
-
-
-simulate_cpu_devices()
-
-import functools  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from jax.sharding import PartitionSpec  # noqa: E402
-
-from experiments import common  # noqa: E402
-from experiments.configs.scaling import DEFAULT, SMOKE, Config  # noqa: E402
-from jaxsched import (  # noqa: E402
-    arithmetic,
-    losses,
-    optimizers,
-    parallel,
-    plots,
-    results,
-    scaling,
-    train,
-)
-from jaxsched.models import LeNet5, ResNetV1  # noqa: E402
-from jaxsched.models.classic import VGG19, AlexNet  # noqa: E402
-
+SIMULATED_DEVICES = 8  # CPU devices `python -m experiments.scaling` asks for
 NAME = "scaling"
 BYTES_PER_PARAM = 4  # float32 gradients
 TRAIN_FLOPS_PER_FORWARD = 3  # forward + backward (about twice the forward)
@@ -86,41 +61,8 @@ NOTE = (
     "bytes per step read from the compiled HLO = 4 bytes x parameters). ResNet input is "
     "CIFAR-shaped random data: a timing workload, not an accuracy result."
 )
-DTYPE_BYTES = {
-    "pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
-    "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8,
-}  # fmt: skip
 MEASURED_COLORS = ("tab:blue", "tab:orange", "tab:olive", "tab:cyan", "tab:gray", "black")
 LINK_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
-MLIR_DTYPE = {"i1": "pred", "i8": "s8", "i16": "s16", "i32": "s32", "i64": "s64"}
-
-
-def _shape_bytes(dtype: str, dims: Sequence[str]) -> int:
-    return DTYPE_BYTES[MLIR_DTYPE.get(dtype, dtype)] * math.prod(int(d) for d in dims if d)
-
-
-def hlo_allreduce_bytes(hlo_text: str) -> tuple[int, int]:
-    """(bytes, ops): the summed result sizes of every all-reduce (sync or async start) in an
-    XLA HLO module's text (`compiled.as_text()`); an all-reduce's result has its operands'
-    shapes, a tuple for a combined one."""
-    total = ops = 0
-    for match in re.finditer(r"=\s*(\S.*?)\s+all-reduce(?:-start)?\(", hlo_text):
-        ops += 1
-        for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", match.group(1)):
-            total += _shape_bytes(dtype, dims.split(","))
-    return total, ops
-
-
-def stablehlo_allreduce_bytes(mlir_text: str) -> tuple[int, int]:
-    """(bytes, ops) of every `stablehlo.all_reduce` in a lowered module's text
-    (`lowered.as_text()`, before XLA's optimizations), from its operand types."""
-    total = ops = 0
-    pattern = r'"stablehlo\.all_reduce"\(.*?\}\) : \((.*?)\) ->'
-    for match in re.finditer(pattern, mlir_text, flags=re.DOTALL):
-        ops += 1
-        for dims, dtype in re.findall(r"tensor<((?:\d+x)*)(\w+)>", match.group(1)):
-            total += _shape_bytes(dtype, dims.split("x"))
-    return total, ops
 
 
 def grad_all_reduce(axis: str = parallel.DATA_AXIS) -> optax.GradientTransformation:
@@ -182,12 +124,12 @@ def time_step(
     mesh = parallel.make_mesh(devices)
     tx = optax.chain(grad_all_reduce(), _optimizer(config)) if sync else _optimizer(config)
     state = train.init_train_state(model, tx, jax.random.key(config.seed), images[:1])
-    data = PartitionSpec(parallel.DATA_AXIS)
+    rows = PartitionSpec(parallel.DATA_AXIS)  # the batch, split along the mesh
     step = jax.jit(
         jax.shard_map(
             train.make_train_step(model, tx),
             mesh=mesh,
-            in_specs=(PartitionSpec(), data, data),
+            in_specs=(PartitionSpec(), rows, rows),
             out_specs=(PartitionSpec(), PartitionSpec()),
             check_vma=False,  # without sync the per-device states differ: timing only
         ),
@@ -199,7 +141,7 @@ def time_step(
     lowered = step.lower(state, *batch)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start
-    hlo_bytes, hlo_ops = hlo_allreduce_bytes(compiled.as_text())
+    hlo_bytes, hlo_ops = parallel.hlo_allreduce_bytes(compiled.as_text())
     state, metrics = compiled(state, *batch)
     jax.block_until_ready((state, metrics))
     times = []
@@ -214,7 +156,7 @@ def time_step(
         "step_times_s": times,
         "allreduce_bytes": hlo_bytes,
         "allreduce_ops": hlo_ops,
-        "lowered_allreduce_bytes": stablehlo_allreduce_bytes(lowered.as_text())[0],
+        "lowered_allreduce_bytes": parallel.stablehlo_allreduce_bytes(lowered.as_text())[0],
     }
 
 
@@ -230,7 +172,7 @@ def fit_step_allreduce_bytes(
     state = parallel.replicate(mesh, state)
     batch = parallel.shard_batch(mesh, images, labels)
     compiled = jax.jit(train.make_train_step(model, tx)).lower(state, *batch).compile()
-    total, ops = hlo_allreduce_bytes(compiled.as_text())
+    total, ops = parallel.hlo_allreduce_bytes(compiled.as_text())
     return {"devices": devices, "allreduce_bytes": total, "allreduce_ops": ops}
 
 
@@ -284,7 +226,7 @@ def _inputs(name: str, config: Config, global_batch: int) -> tuple[np.ndarray, n
     """LeNet-5: the first `global_batch` real Fashion-MNIST training images, scaled to [0, 1];
     ResNet: CIFAR-shaped random normal images with random labels (seeded)."""
     if name == "lenet5":
-        train_ds, _ = common.load_splits(
+        train_ds, _ = data.load_splits(
             config.dataset, config.data_dir, "scale", global_batch, 1, config.seed
         )
         return train_ds.images[:global_batch], train_ds.labels[:global_batch]
@@ -654,4 +596,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The command line measures on simulated CPU devices where there is one CPU device: set up
+    # before anything touches JAX's devices (argument parsing checks --devices against them).
+    parallel.simulate_cpu_devices(SIMULATED_DEVICES)
     common.exit_with(main())

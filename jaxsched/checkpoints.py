@@ -39,7 +39,6 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxsched import results
-from jaxsched.results import History
 from jaxsched.train import TrainState
 
 IDENTITY_FILE = "identity.json"
@@ -167,10 +166,6 @@ def restore_latest(
         return epoch, state, best, meta
     _move_aside(mngr, unreadable, "no readable checkpoint is left: starting afresh")
     return None
-
-
-def history_from_meta(meta: dict[str, Any]) -> History:
-    return History.from_dict(meta["history"])
 
 
 def _raw(state: TrainState) -> TrainState:

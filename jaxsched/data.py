@@ -679,3 +679,85 @@ def epoch_permutation(num_examples: int, *, seed: int, epoch: int) -> np.ndarray
     if seed < 0 or epoch < 0:
         raise ValueError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")
     return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+# ---------------------------------------------------------------- experiment splits
+
+PREPROCESSING = ("scale", "pixel_mean", "standardize")  # what `load_splits` can apply
+
+
+def subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
+    """A seeded random `n` examples of `ds` (images [N, ...], labels [N]) -> [n, ...], [n], in
+    their original order; `ds` itself when `n` is None or >= N."""
+    if n is None or n >= len(ds.labels):
+        return ds
+    if n < 1:
+        raise ValueError(f"the number of examples must be >= 1, got {n}")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(ds.labels))[:n])
+    return Dataset(ds.images[idx], ds.labels[idx])
+
+
+def split_validation(ds: Dataset, n: int, seed: int) -> tuple[Dataset, Dataset]:
+    """(rest, held): a seeded random `n` examples of `ds` (images [N, ...], labels [N]) held
+    out as a validation set [n, ...], the other N - n kept for training; both keep the
+    original order."""
+    if not 0 < n < len(ds.labels):
+        raise ValueError(f"validation_examples must be in [1, {len(ds.labels) - 1}], got {n}")
+    perm = np.random.default_rng([seed, 7]).permutation(len(ds.labels))
+    keep, held = np.sort(perm[n:]), np.sort(perm[:n])
+    return Dataset(ds.images[keep], ds.labels[keep]), Dataset(ds.images[held], ds.labels[held])
+
+
+def load_splits(
+    dataset: str,
+    data_dir: str | os.PathLike | None,
+    preprocessing: str,
+    train_examples: int | None,
+    eval_examples: int | None,
+    seed: int,
+    image_size: int | None = None,
+) -> tuple[Dataset, Dataset]:
+    """(train, test) of `dataset` (`load`) as float32 images [N, H, W, C] and int32 labels [N],
+    preprocessed with the training split's statistics: "scale" ([0, 1], `to_float`),
+    "pixel_mean" (`subtract_pixel_mean`) or "standardize" (`standardize_per_channel`).
+
+    `train_examples` / `eval_examples` take a seeded random subset (`subset`, seeds `seed` and
+    `seed + 1`; None keeps the whole split); `image_size` zero-pads smaller images to that side
+    (28 -> 32 for 32x32 nets).
+    """
+    if preprocessing not in PREPROCESSING:
+        raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
+    train = subset(load(dataset, "train", data_dir), train_examples, seed)
+    test = subset(load(dataset, "test", data_dir), eval_examples, seed + 1)
+    if image_size is not None and image_size != train.images.shape[1]:
+        train = Dataset(resize(train.images, image_size, "pad"), train.labels)
+        test = Dataset(resize(test.images, image_size, "pad"), test.labels)
+    x_train, x_test = to_float(train.images), to_float(test.images)
+    if preprocessing == "pixel_mean":
+        x_train, x_test = subtract_pixel_mean(x_train, x_test)
+    elif preprocessing == "standardize":
+        x_train, x_test = standardize_per_channel(x_train, x_test)
+    return Dataset(x_train, train.labels), Dataset(x_test, test.labels)
+
+
+def resolve_dataset(
+    name: str, data_dir: str | os.PathLike | None, preferred: str = "cifar10"
+) -> str:
+    """The dataset an experiment's `name` means: "auto" -> `preferred` where it can be loaded,
+    else "fashion_mnist" (real data, always installable offline), saying so; any other name
+    unchanged. A partial copy of `preferred` raises `DatasetIncompleteError` (a mistake to
+    report, not a reason to switch)."""
+    if name != "auto":
+        return name
+    try:
+        load(preferred, "test", data_dir)
+        return preferred
+    except DatasetIncompleteError:
+        raise
+    except DatasetNotFoundError:
+        print(
+            f"{preferred} is not available here; running on Fashion-MNIST (real data) instead. "
+            f"See README 'Data' to add {preferred}.",
+            flush=True,
+        )
+        return "fashion_mnist"

@@ -3,26 +3,41 @@
 Metrics stay on the device between host syncs (every `sync_every` updates), so dispatch runs
 ahead of the host; a NaN/inf loss (or one above `max_loss`) found at a sync ends the run with
 status "diverged" and keeps every metric recorded up to that update.
+
+`fit` composes parts that can be used on their own:
+
+  set_up          builds a run (a `Setup`): batch plan, optimizer (accumulating micro-batches
+                  where the plan has them), mesh, initial or resumed state, compiled steps.
+  run_epochs      trains a Setup epoch by epoch (`train_epoch`), calling hooks
+                  (jaxsched.hooks: divergence guard, stop rule, best weights, checkpoints, ...).
+  epoch_updates   dispatches one epoch's updates, yielding their metrics at every host sync.
+  sync            a host sync: per-update metrics into `History.steps`, then the hooks.
+  evaluate_epoch  evaluation after an epoch, into `History.epochs`.
+
+Words: a step is one optimizer update; an update runs one or more micro-batches (each a call
+of `Setup.micro_batch_fn`; optax.MultiSteps accumulates them), or a chunk of consecutive
+updates runs as one `lax.scan` call (`Setup.chunk_fn`). `UpdateMetrics` / `ChunkMetrics` hold
+an update's / a chunk's metrics until a host sync fetches them.
 """
 
+import dataclasses
 import functools
 import math
 import numbers
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
+import orbax.checkpoint as ocp
 
-from jaxsched import batching, checkpoints, data, optimizers, parallel, results, train
-from jaxsched.results import DIVERGED, DONE, STOPPED, History
+from jaxsched import batching, checkpoints, data, hooks, optimizers, parallel, train
+from jaxsched.results import DONE, History
 
 # Largest host batch chunk (images of up to `sync_every` updates) gathered for one scan call.
 CHUNK_BYTES = 16 * 2**20
@@ -110,6 +125,67 @@ def evaluate(
     }
 
 
+class UpdateMetrics(NamedTuple):
+    """One optimizer update's metrics: one dict per micro-batch ("loss", "accuracy",
+    "learning_rate"; on the device until a host sync fetches them) and the update's batch size."""
+
+    micro_batches: list[train.Metrics]
+    batch_size: int
+
+
+class ChunkMetrics(NamedTuple):
+    """The metrics of a chunk of updates made by one `lax.scan` call: each metric stacked to
+    [C], row i the i-th update's (rows from len(batch_sizes) on are padding), and the updates'
+    batch sizes."""
+
+    stacked: train.Metrics
+    batch_sizes: list[int]
+
+    def updates(self) -> list[UpdateMetrics]:
+        return [
+            UpdateMetrics([{k: v[i] for k, v in self.stacked.items()}], size)
+            for i, size in enumerate(self.batch_sizes)
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A run ready to train, as `set_up` builds it.
+
+    plan: the batches of every epoch (batching.Plan).
+    mesh: the data-parallel device mesh, or None (one device).
+    state: the initial TrainState (fresh or resumed; the first update donates its buffers).
+    micro_batch_fn: the compiled train step on one micro-batch; an optimizer update when the
+      update is one micro-batch, else optax.MultiSteps accumulates the plan's micro-batches.
+    chunk_fn: C consecutive one-micro-batch updates by one `lax.scan` call, or None.
+    eval_fn: the compiled evaluation step (sums over a masked batch).
+    seed: the run's seed (it orders every epoch's examples).
+    start_epoch: the first epoch to train (0-based; after a resume the next one, and the
+      number of epochs when the checkpointed run had finished).
+    history: the History the run records into (a resumed run's so far, else empty).
+    best: a resumed run's kept (best value, 1-based epoch, (params, batch_stats)), or None.
+    manager: the orbax CheckpointManager of checkpoint_dir, or None.
+    started: time.perf_counter() when the run started (before initialization).
+    """
+
+    plan: batching.Plan
+    mesh: jax.sharding.Mesh | None
+    state: train.TrainState
+    micro_batch_fn: train.CompiledStep
+    chunk_fn: train.CompiledStep | None
+    eval_fn: train.CompiledStep
+    seed: int
+    start_epoch: int
+    history: History
+    best: tuple[float, int, Any] | None
+    manager: ocp.CheckpointManager | None
+    started: float
+
+    @property
+    def train_fns(self) -> list[train.CompiledStep]:
+        return [self.micro_batch_fn] + ([] if self.chunk_fn is None else [self.chunk_fn])
+
+
 def fit(
     model: nn.Module,
     tx: optax.GradientTransformation,
@@ -142,6 +218,10 @@ def fit(
     description: str = "train",
 ) -> tuple[train.TrainState, History]:
     """Trains `model` with `tx` from a fresh initialization seeded by `seed`.
+
+    `set_up` builds the run, `run_epochs` trains it calling the hooks (jaxsched.hooks) that
+    `fit` makes of its arguments: a progress bar, a divergence guard (NaN/inf, max_loss),
+    restore_best, stop_when, the run's totals and checkpointing.
 
     Args:
       train_data: images float32[N, H, W, C] (already preprocessed), labels int[N].
@@ -212,15 +292,86 @@ def fit(
         eval_batch_size=eval_batch_size,
     )
     identity = checkpoints.canonical_identity(checkpoint_identity)
-    if scan_chunks not in (True, False, "auto"):
-        raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
-    if restore_best is not None and restore_best not in History().epochs:
-        raise ValueError(
-            f"restore_best must be a per-epoch key {tuple(History().epochs)}, got {restore_best!r}"
-        )
-    n = len(train_data.images)
+    _check_scan_chunks(scan_chunks)
+    keep_best = None if restore_best is None else hooks.KeepBest(restore_best)
+    run = set_up(
+        model,
+        tx,
+        train_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        batch_size_unit=batch_size_unit,
+        strategy=strategy,
+        micro_batch_size=micro_batch_size,
+        max_device_batch=max_device_batch,
+        max_steps=max_steps,
+        seed=seed,
+        augment=augment,
+        batch_augment=batch_augment,
+        regularizer=regularizer,
+        devices=devices,
+        sync_batchnorm=sync_batchnorm,
+        scan_chunks=scan_chunks,
+        sync_every=sync_every,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_identity=identity,
+        resume=resume,
+    )
+    if keep_best is not None and run.best is not None:
+        keep_best.keep(*run.best)
+    recorded = len(run.history.steps["loss"])
+    fit_hooks = [
+        hooks.ProgressBar(run.plan.num_updates, recorded, description, quiet),
+        hooks.DivergenceGuard(max_loss, checked=recorded),
+        keep_best,
+        None if stop_when is None else hooks.StopRule(stop_when),
+        hooks.Totals(run.train_fns, run.eval_fn, started=run.started, prior=run.history),
+        None if run.manager is None else hooks.Checkpointing(run.manager, identity, keep_best),
+    ]
+    return run_epochs(
+        run,
+        [hook for hook in fit_hooks if hook is not None],
+        train_data,
+        eval_data,
+        sync_every=sync_every,
+        eval_batch_size=eval_batch_size,
+    )
+
+
+def set_up(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    train_data: data.Dataset,
+    *,
+    epochs: int,
+    batch_size: batching.BatchSize,
+    batch_size_unit: str = "update",
+    strategy: str = "shapes",
+    micro_batch_size: int | None = None,
+    max_device_batch: int | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    augment: train.AugmentFn | None = None,
+    batch_augment: train.BatchAugmentFn | None = None,
+    regularizer: train.RegularizerFn | None = None,
+    devices: int | None = None,
+    sync_batchnorm: bool = True,
+    scan_chunks: bool | str = "auto",
+    sync_every: int = 100,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_identity: Any = None,
+    resume: bool = False,
+) -> Setup:
+    """Builds a run as `fit` does (the arguments are fit's): the batch plan (and an optimizer
+    accumulating micro-batches where the plan has them), the mesh, the initial state, the
+    compiled steps, and with `resume` the newest readable checkpoint's state and history.
+
+    Raises before anything compiles for a bad plan or mesh and for checkpoints of another
+    identity in checkpoint_dir (checkpoints.IdentityMismatchError).
+    """
+    _check_scan_chunks(scan_chunks)
     plan = batching.plan(
-        n,
+        len(train_data.images),
         batch_size,
         epochs=epochs,
         unit=batch_size_unit,
@@ -229,197 +380,226 @@ def fit(
         micro_batch_size=micro_batch_size,
         max_device_batch=max_device_batch,
     )
-    if max(plan.steps) > 1:
-        k_table = jnp.asarray(plan.steps, jnp.int32)
-        tx = optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
+    tx = _accumulating(tx, plan)
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(plan.micro, mesh.size, "(micro-)batch size")
     groups = 1 if mesh is None or sync_batchnorm else mesh.size
-    mngr = None if checkpoint_dir is None else checkpoints.manager(checkpoint_dir)
-    if mngr is not None and mngr.latest_step() is not None:
-        checkpoints.check_identity(checkpoint_dir, identity)  # before anything compiles
-    run_start = time.perf_counter()
+    manager = None if checkpoint_dir is None else checkpoints.manager(checkpoint_dir)
+    if manager is not None and manager.latest_step() is not None:
+        checkpoints.check_identity(checkpoint_dir, checkpoint_identity)  # before compiling
+    started = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     step_fn = train.make_train_step(
         model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
     )
-    train_step = train.CompiledStep(step_fn, donate_state=True)
-    chunk_step = None
+    chunk_fn = None
     if scan_chunks and mesh is None and max(plan.steps) == 1 and sync_every > 1:
-        first = plan.micro[0]
-        if scan_chunks is True or train.scan_pays(
-            step_fn, state, train_data.images[:first], train_data.labels[:first]
-        ):
-            chunk_step = train.CompiledStep(train.make_chunk_step(step_fn), donate_state=True)
-    steps = [train_step] + ([] if chunk_step is None else [chunk_step])
-    eval_step = train.CompiledStep(train.make_eval_step(model))
-    history = History()
-    best: dict[str, Any] = {}
-    start_epoch, prior = 0, History()
-    if (
-        mngr is not None
-        and resume
-        and (restored := checkpoints.restore_latest(mngr, state, identity=identity))
-    ):
-        start_epoch, state, best_variables, meta = restored
-        history = prior = History.from_dict(meta["history"])
-        if meta["best_value"] is not None:
-            best.update(
-                value=meta["best_value"], epoch=meta["best_epoch"], variables=best_variables
-            )
-        if meta["finished"]:
-            start_epoch = len(plan.sizes)
+        chunk_fn = _chunk_fn(step_fn, state, train_data, plan.micro[0], scan_chunks)
+    start_epoch, history, best = 0, History(), None
+    if manager is not None and resume:
+        start_epoch, state, history, best = _resume(manager, state, checkpoint_identity, plan)
     if mesh is not None:
         state = parallel.replicate(mesh, state)
-    progress = tqdm(
-        total=plan.num_updates,
-        initial=len(history.steps["loss"]),
-        desc=description,
-        unit="update",
-        leave=False,
-        disable=quiet or not sys.stderr.isatty(),
+    return Setup(
+        plan=plan,
+        mesh=mesh,
+        state=state,
+        micro_batch_fn=train.CompiledStep(step_fn, donate_state=True),
+        chunk_fn=chunk_fn,
+        eval_fn=train.CompiledStep(train.make_eval_step(model)),
+        seed=seed,
+        start_epoch=start_epoch,
+        history=history,
+        best=best,
+        manager=manager,
+        started=started,
     )
 
-    def drain(pending: list) -> str | None:
-        """Moves pending device metrics to the history; returns a final status or None.
 
-        pending: (per-micro-batch metrics, size) per update, or (chunk metrics [C], sizes)
-        per chunk of updates."""
-        updates = []
-        for metrics, sizes in jax.device_get(pending):
-            if isinstance(sizes, list):  # a chunk: row i is its i-th update, padding after
-                updates += [
-                    ([{k: v[i] for k, v in metrics.items()}], n) for i, n in enumerate(sizes)
-                ]
-            else:
-                updates.append((metrics, sizes))
-        progress.update(len(updates))
-        pending.clear()
-        for micro_metrics, size in updates:
-            loss = float(np.mean([m["loss"] for m in micro_metrics]))
-            history.steps["loss"].append(loss)
-            history.steps["accuracy"].append(float(np.mean([m["accuracy"] for m in micro_metrics])))
-            history.steps["learning_rate"].append(float(micro_metrics[-1]["learning_rate"]))
-            history.steps["batch_size"].append(int(size))
-            if not math.isfinite(loss) or loss > max_loss:
-                history.diverged_at_step = len(history.steps["loss"]) - 1
-                return DIVERGED
-        return STOPPED if stop_when is not None and stop_when(history) else None
+def _accumulating(
+    tx: optax.GradientTransformation, plan: batching.Plan
+) -> optax.GradientTransformation:
+    """`tx`, accumulating every update's `plan.steps` micro-batches where there are several."""
+    if max(plan.steps) == 1:
+        return tx
+    k_table = jnp.asarray(plan.steps, jnp.int32)
+    return optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
 
-    def remember_if_best(epoch: int) -> None:
-        value = history.epochs[restore_best][-1]
-        if math.isfinite(value) and value < best.get("value", math.inf):
-            # Copies: the train step donates (reuses) the state's buffers.
-            best.update(
-                value=value,
-                epoch=epoch + 1,
-                variables=jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
-            )
 
-    prior_totals = (prior.num_compilations, prior.compile_time_s, prior.wall_time_s)
+def _chunk_fn(
+    step_fn: Callable,
+    state: train.TrainState,
+    train_data: data.Dataset,
+    size: int,
+    scan_chunks: bool | str,
+) -> train.CompiledStep | None:
+    """The compiled `train.make_chunk_step(step_fn)` when scan_chunks is True, or "auto" and
+    `train.scan_pays` for a batch of `size`; else None."""
+    images, labels = train_data.images[:size], train_data.labels[:size]
+    if scan_chunks is True or train.scan_pays(step_fn, state, images, labels):
+        return train.CompiledStep(train.make_chunk_step(step_fn), donate_state=True)
+    return None
 
-    def update_totals() -> None:
-        """Totals over the whole run, including the part before a resume."""
-        compilations, compile_time, wall_time = prior_totals
-        history.num_compilations = compilations + sum(s.num_compilations for s in steps)
-        memory = max(s.memory_bytes for s in steps)
-        history.step_memory_mib = max(history.step_memory_mib, memory / 2**20)
-        history.compile_time_s = (
-            compile_time + sum(s.compile_time_s for s in steps) + eval_step.compile_time_s
-        )
-        history.wall_time_s = wall_time + time.perf_counter() - run_start
 
-    def checkpoint(epoch: int, status: str | None) -> None:
-        update_totals()
-        like_state = (state.params, state.batch_stats)
-        history.status = status or "running"
-        meta = {
-            "history": history.to_dict(),
-            "finished": status is not None,
-            "best_value": best.get("value"),
-            "best_epoch": best.get("epoch"),
-        }
-        checkpoints.save(
-            mngr,
-            epoch + 1,
-            state,
-            best.get("variables", like_state),
-            results.to_jsonable(meta),
-            identity=identity,
-        )
+def _resume(
+    manager: ocp.CheckpointManager, state: train.TrainState, identity: Any, plan: batching.Plan
+) -> tuple[int, train.TrainState, History, tuple[float, int, Any] | None]:
+    """(start epoch, state, history, kept best) from the newest readable checkpoint; a fresh
+    start (0, `state`, an empty History, None) when there is none."""
+    restored = checkpoints.restore_latest(manager, state, identity=identity)
+    if not restored:
+        return 0, state, History(), None
+    start_epoch, state, best_variables, meta = restored
+    best = None
+    if meta["best_value"] is not None:
+        best = (meta["best_value"], meta["best_epoch"], best_variables)
+    if meta["finished"]:
+        start_epoch = len(plan.sizes)
+    return start_epoch, state, History.from_dict(meta["history"]), best
 
-    def run_epochs() -> str:
-        nonlocal state
-        if start_epoch >= len(plan.sizes):
-            return prior.status  # the checkpointed run had already finished
-        update = sum(len(sizes) for sizes in plan.sizes[:start_epoch])
-        for epoch in range(start_epoch, len(plan.sizes)):
-            sizes = plan.sizes[epoch]
-            epoch_start, first_update = time.perf_counter(), update
-            perm = data.epoch_permutation(n, seed=seed, epoch=epoch)
-            offset, pending = 0, []
-            if chunk_step is not None:
-                row_bytes = train_data.images[0].nbytes
-                for idx, valid, chunk in update_chunks(sizes, perm, sync_every, row_bytes):
-                    state, metrics = chunk_step(
-                        state, train_data.images[idx], train_data.labels[idx], valid
-                    )
-                    pending.append((metrics, chunk))
-                    update += len(chunk)
-                    if status := drain(pending):
-                        return status
-            else:
-                for size in sizes:
-                    micro, micro_metrics = plan.micro[update], []
-                    for j in range(plan.steps[update]):
-                        idx = perm[offset + j * micro : offset + (j + 1) * micro]
-                        state, metrics = train_step(
-                            state, *_place(mesh, idx, train_data.images, train_data.labels)
-                        )
-                        micro_metrics.append(metrics)
-                    offset += size
-                    update += 1
-                    pending.append((micro_metrics, size))
-                    if len(pending) >= sync_every and (status := drain(pending)):
-                        return status
-            if status := drain(pending):
-                return status
-            if plan.truncated and epoch == len(plan.sizes) - 1:
-                return DONE  # max_steps ended this epoch early: no per-epoch record
-            progress.set_postfix(loss=f"{history.steps['loss'][-1]:.4f}")
-            _record_epoch(history, epoch, first_update, time.perf_counter() - epoch_start)
-            eval_start = time.perf_counter()
-            if eval_data is not None:
-                result = evaluate(
-                    eval_step, state, eval_data.images, eval_data.labels, eval_batch_size, mesh
-                )
-                history.epochs["val_loss"].append(result["loss"])
-                history.epochs["val_accuracy"].append(result["accuracy"])
-            history.epochs["eval_time_s"].append(time.perf_counter() - eval_start)
-            if restore_best is not None:
-                remember_if_best(epoch)
-            status = None
-            if update >= plan.num_updates:
-                status = DONE
-            elif stop_when is not None and stop_when(history):
-                status = STOPPED
-            if mngr is not None:
-                checkpoint(epoch, status)
-            if status:
-                return status
-        return DONE
 
+def run_epochs(
+    run: Setup,
+    run_hooks: Sequence[hooks.Hook],
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None = None,
+    *,
+    sync_every: int = 100,
+    eval_batch_size: int = 1000,
+) -> tuple[train.TrainState, History]:
+    """Trains `run` from its start epoch to the end of its plan or until a hook ends it,
+    calling `run_hooks` in order (jaxsched.hooks). Returns the state the hooks' `on_end` made
+    of the final one, and `run.history` with its final status."""
+    history, state = run.history, run.state
     try:
-        history.status = run_epochs()
-        if best:
-            params, batch_stats = best["variables"]
-            state = state._replace(params=params, batch_stats=batch_stats)
-            history.best_epoch = best["epoch"]
+        # No epoch (and history.status as checkpointed) when the checkpointed run had finished.
+        for epoch in range(run.start_epoch, len(run.plan.sizes)):
+            state, status = train_epoch(
+                run, state, epoch, run_hooks, train_data, eval_data, sync_every, eval_batch_size
+            )
+            if status:
+                history.status = status
+                break
+        for hook in run_hooks:
+            state = hook.on_end(state, history)
         return state, history
     finally:
-        progress.close()
-        update_totals()
+        for hook in run_hooks:
+            hook.close()
+
+
+def train_epoch(
+    run: Setup,
+    state: train.TrainState,
+    epoch: int,
+    run_hooks: Sequence[hooks.Hook],
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None,
+    sync_every: int,
+    eval_batch_size: int,
+) -> tuple[train.TrainState, str | None]:
+    """Epoch `epoch` of `run`: its updates, a host sync every `sync_every` of them (the hooks'
+    on_updates), its record in the history, evaluation and the hooks' on_epoch_end.
+
+    Returns the state after it and the status the run ends with, or None to go on.
+    """
+    history, start = run.history, time.perf_counter()
+    dispatched = epoch_updates(run, state, epoch, train_data, sync_every)
+    for state, pending in dispatched:  # state: after the updates of each sync
+        if status := sync(history, pending, run_hooks):
+            return state, status
+    last = epoch == len(run.plan.sizes) - 1
+    if run.plan.truncated and last:
+        return state, DONE  # max_steps ended this epoch early: no per-epoch record
+    _record_epoch(history, epoch, _first_update(run.plan, epoch), time.perf_counter() - start)
+    evaluate_epoch(run, state, eval_data, eval_batch_size)
+    status = DONE if last else None
+    for hook in run_hooks:
+        wanted = hook.on_epoch_end(epoch, state, history, status)
+        status = status or wanted
+    return state, status
+
+
+def epoch_updates(
+    run: Setup, state: train.TrainState, epoch: int, train_data: data.Dataset, sync_every: int
+) -> Iterator[tuple[train.TrainState, list[UpdateMetrics | ChunkMetrics]]]:
+    """Dispatches the updates of epoch `epoch`, yielding (the state so far, the metrics of the
+    updates since the last yield, still on the device) after every `sync_every` updates (each
+    chunk of `run.chunk_fn`) and once more at the epoch's end."""
+    perm = data.epoch_permutation(len(train_data.images), seed=run.seed, epoch=epoch)
+    sizes = run.plan.sizes[epoch]
+    if run.chunk_fn is not None:
+        row_bytes = train_data.images[0].nbytes
+        for idx, valid, chunk_sizes in update_chunks(sizes, perm, sync_every, row_bytes):
+            state, stacked = run.chunk_fn(
+                state, train_data.images[idx], train_data.labels[idx], valid
+            )
+            yield state, [ChunkMetrics(stacked, chunk_sizes)]
+        yield state, []
+        return
+    update, offset, pending = _first_update(run.plan, epoch), 0, []
+    for size in sizes:
+        micro, micro_batches = run.plan.micro[update], []
+        for j in range(run.plan.steps[update]):
+            idx = perm[offset + j * micro : offset + (j + 1) * micro]
+            batch = _place(run.mesh, idx, train_data.images, train_data.labels)
+            state, metrics = run.micro_batch_fn(state, *batch)
+            micro_batches.append(metrics)
+        offset, update = offset + size, update + 1
+        pending.append(UpdateMetrics(micro_batches, size))
+        if len(pending) >= sync_every:
+            yield state, pending
+            pending = []
+    yield state, pending
+
+
+def sync(
+    history: History, pending: list[UpdateMetrics | ChunkMetrics], run_hooks: Sequence[hooks.Hook]
+) -> str | None:
+    """A host sync: fetches `pending`, appends each update's loss and accuracy (means over its
+    micro-batches), learning rate and batch size to `history.steps`, then calls the hooks'
+    on_updates; returns the first status one returns, or None."""
+    for update in _per_update(jax.device_get(pending)):
+        micro_batches = update.micro_batches
+        history.steps["loss"].append(float(np.mean([m["loss"] for m in micro_batches])))
+        history.steps["accuracy"].append(float(np.mean([m["accuracy"] for m in micro_batches])))
+        history.steps["learning_rate"].append(float(micro_batches[-1]["learning_rate"]))
+        history.steps["batch_size"].append(int(update.batch_size))
+    for hook in run_hooks:
+        if status := hook.on_updates(history):
+            return status
+    return None
+
+
+def evaluate_epoch(
+    run: Setup, state: train.TrainState, eval_data: data.Dataset | None, batch_size: int
+) -> None:
+    """Appends the evaluation of `state` on `eval_data` (when given) and its time to
+    `run.history.epochs` ("val_loss", "val_accuracy", "eval_time_s")."""
+    epochs, start = run.history.epochs, time.perf_counter()
+    if eval_data is not None:
+        result = evaluate(
+            run.eval_fn, state, eval_data.images, eval_data.labels, batch_size, run.mesh
+        )
+        epochs["val_loss"].append(result["loss"])
+        epochs["val_accuracy"].append(result["accuracy"])
+    epochs["eval_time_s"].append(time.perf_counter() - start)
+
+
+def _per_update(fetched: list[UpdateMetrics | ChunkMetrics]) -> Iterator[UpdateMetrics]:
+    for metrics in fetched:
+        yield from metrics.updates() if isinstance(metrics, ChunkMetrics) else [metrics]
+
+
+def _first_update(plan: batching.Plan, epoch: int) -> int:
+    """The global index of epoch `epoch`'s first update."""
+    return sum(len(sizes) for sizes in plan.sizes[:epoch])
+
+
+def _check_scan_chunks(scan_chunks: Any) -> None:
+    if scan_chunks not in (True, False, "auto"):
+        raise ValueError(f"scan_chunks must be True, False or 'auto', got {scan_chunks!r}")
 
 
 def check_inputs(
@@ -487,13 +667,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _record_epoch(history: History, epoch: int, first_step: int, train_time: float) -> None:
+def _record_epoch(history: History, epoch: int, first_update: int, train_time: float) -> None:
     """Epoch means over its updates, weighted by batch size (i.e. over its examples)."""
-    weights = history.steps["batch_size"][first_step:]
+    weights = history.steps["batch_size"][first_update:]
     history.epochs["epoch"].append(epoch + 1)
     history.epochs["updates"].append(len(history.steps["loss"]))
     for key in ("loss", "accuracy"):
-        mean = np.average(history.steps[key][first_step:], weights=weights)
+        mean = np.average(history.steps[key][first_update:], weights=weights)
         history.epochs[f"train_{key}"].append(float(mean))
     history.epochs["train_time_s"].append(train_time)
 

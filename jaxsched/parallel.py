@@ -10,9 +10,15 @@ Many hosts: `initialize()` starts `jax.distributed` (from arguments, the JAX_COO
 / JAX_NUM_PROCESSES / JAX_PROCESS_ID environment variables, or JAX's cluster auto-detection,
 e.g. SLURM); the mesh then spans every process's devices, each process builds only its own rows
 of every global batch (`local_rows`), and only process 0 writes results (`is_writer`).
+
+One CPU: `simulate_cpu_devices` splits XLA's CPU backend into several devices (sharing its
+cores) to run the data-parallel programs. `hlo_allreduce_bytes` / `stablehlo_allreduce_bytes`
+read the communication volume of a compiled / lowered program from its text.
 """
 
+import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +27,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+# Bytes per element of XLA's HLO element types, and MLIR's integer type names for them.
+DTYPE_BYTES = {
+    "pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
+    "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8,
+}  # fmt: skip
+MLIR_DTYPE = {"i1": "pred", "i8": "s8", "i16": "s16", "i32": "s32", "i64": "s64"}
 
 
 def make_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
@@ -149,3 +161,51 @@ def initialize(
 def is_writer() -> bool:
     """True in the process that writes results and logs (process 0; the only one when alone)."""
     return jax.process_index() == 0
+
+
+def simulate_cpu_devices(count: int) -> bool:
+    """Asks JAX for `count` CPU devices: XLA's CPU backend split into `count` devices that share
+    the machine's cores (`jax_num_cpu_devices`), so data-parallel programs run on one CPU;
+    other platforms (GPU, TPU) are unaffected. Call before the first JAX computation.
+
+    Returns True when it set the count; False, changing nothing, when XLA_FLAGS
+    (--xla_force_host_platform_device_count) or jax_num_cpu_devices already sets one, or when
+    JAX's backends are already initialized (the devices are fixed then).
+    """
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return False
+    if jax.config.jax_num_cpu_devices >= 0:
+        return False
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # the backends are initialized: too late
+        return False
+    return True
+
+
+def _shape_bytes(dtype: str, dims: Sequence[str]) -> int:
+    return DTYPE_BYTES[MLIR_DTYPE.get(dtype, dtype)] * math.prod(int(d) for d in dims if d)
+
+
+def hlo_allreduce_bytes(hlo_text: str) -> tuple[int, int]:
+    """(bytes, ops): the summed result sizes of every all-reduce (sync or async start) in an
+    XLA HLO module's text (`compiled.as_text()`); an all-reduce's result has its operands'
+    shapes, a tuple for a combined one."""
+    total = ops = 0
+    for match in re.finditer(r"=\s*(\S.*?)\s+all-reduce(?:-start)?\(", hlo_text):
+        ops += 1
+        for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", match.group(1)):
+            total += _shape_bytes(dtype, dims.split(","))
+    return total, ops
+
+
+def stablehlo_allreduce_bytes(mlir_text: str) -> tuple[int, int]:
+    """(bytes, ops) of every `stablehlo.all_reduce` in a lowered module's text
+    (`lowered.as_text()`, before XLA's optimizations), from its operand types."""
+    total = ops = 0
+    pattern = r'"stablehlo\.all_reduce"\(.*?\}\) : \((.*?)\) ->'
+    for match in re.finditer(pattern, mlir_text, flags=re.DOTALL):
+        ops += 1
+        for dims, dtype in re.findall(r"tensor<((?:\d+x)*)(\w+)>", match.group(1)):
+            total += _shape_bytes(dtype, dims.split("x"))
+    return total, ops

@@ -127,16 +127,6 @@ def sequence(
     return values
 
 
-def power_of_two(name: str, value: Any, *, optional: bool = False) -> Any:
-    """`value` if it is an integer power of two >= 1."""
-    if value is None and optional:
-        return value
-    integer(name, value, minimum=1)
-    if value & (value - 1):
-        raise ConfigError(name, "must be a power of two (1, 2, 4, ...)", _show(value))
-    return value
-
-
 def ordered(low_name: str, low: Any, high_name: str, high: Any, *, strict: bool = True) -> None:
     """Checks low < high (or <= when not `strict`); does nothing when either is None."""
     if low is None or high is None:

@@ -1,9 +1,27 @@
-"""Shared fixtures: small slices of the real Fashion-MNIST (installed by .ci/run)."""
+"""Shared fixtures: small slices of the real Fashion-MNIST (installed by .ci/run), and JAX's
+persistent compilation cache for the whole test run."""
 
+import os
+from pathlib import Path
+
+import jax
 import numpy as np
 import pytest
 
 from jaxsched import data
+
+# Many tests compile the same programs (LeNet-5's step at the same shapes, in this process and in
+# the subprocess tests): JAX's persistent cache compiles each once per run, and across runs on a
+# machine that keeps the folder. Set through the environment so subprocesses share it; an
+# explicit JAX_COMPILATION_CACHE_DIR wins. (Results are unaffected: a cache hit is the same
+# executable.)
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".jax_cache"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE_DIR))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import adaptive_optimizers, common
+from experiments import adaptive_optimizers
 from experiments.configs.adaptive_optimizers import SMOKE
 from jaxsched import data, loop
 
@@ -62,8 +62,8 @@ def test_resume_skips_completed_runs(tiny_run, monkeypatch):
 
 def test_auto_dataset_prefers_cifar10_when_present(tiny_cifar_root, tmp_path, monkeypatch):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    assert common.resolve_dataset("auto", str(tiny_cifar_root)) == "cifar10"
-    assert common.resolve_dataset("auto", str(tmp_path / "empty")) == "fashion_mnist"
+    assert data.resolve_dataset("auto", str(tiny_cifar_root)) == "cifar10"
+    assert data.resolve_dataset("auto", str(tmp_path / "empty")) == "fashion_mnist"
     config = dataclasses.replace(
         TINY,
         dataset="auto",

@@ -1,6 +1,6 @@
-"""benchmarks/: timing statistics, ratios, skipped peers, the Markdown table, and one benchmark
-run end to end through `python -m benchmarks` at its smoke size with only the jaxsched peer
-(CI runs no peers)."""
+"""benchmarks/: timing statistics, ratios, skipped peers, the Markdown table, and every
+benchmark run once end to end through `python -m benchmarks` at its smoke size with only the
+jaxsched peer (CI runs no peers; this test is CI's benchmark run)."""
 
 import importlib
 import importlib.util
@@ -115,8 +115,18 @@ def test_loop_design_variants_train_the_same_model():
     assert finals["dispatch again"] != finals["dispatch"]
 
 
-def test_loop_design_smoke_rows_have_one_baseline_per_case():
-    rows = common.add_ratios(loop_design.run(True, ["jaxsched"], 1))
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Every benchmark once, at its smoke size, with the jaxsched peer (what CI runs)."""
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--smoke", "--peers", "jaxsched", "--repetitions", "3", "--out", str(out)]
+    assert bench_main.main(argv) == 0
+    return out, json.loads((out / "benchmarks.json").read_text())
+
+
+def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
+    _, doc = smoke_run
+    rows = [r for r in doc["rows"] if r["benchmark"] == "loop_design"]
     cases = {r["case"] for r in rows}
     assert len(cases) == 4 and len(rows) == 8
     for case in cases:
@@ -138,23 +148,29 @@ def test_unselected_peers_run_nothing(name):
     assert run(True, [], 1) == []
 
 
-def test_main_smoke_writes_json_and_markdown(tmp_path):
-    out = tmp_path / "bench"
-    argv = ["--smoke", "--peers", "jaxsched", "--only", "roofline", "--repetitions", "3"]
-    assert bench_main.main([*argv, "--out", str(out)]) == 0
-    doc = json.loads((out / "benchmarks.json").read_text())
-    assert (doc["status"], doc["smoke"], doc["benchmarks"]) == ("done", True, ["roofline"])
+def test_main_smoke_writes_json_and_markdown(smoke_run):
+    out, doc = smoke_run
+    assert (doc["status"], doc["smoke"], doc["benchmarks"]) == (
+        "done",
+        True,
+        list(bench_main.NAMES),
+    )
     env = doc["environment"]
     for key in ("jax", "flax", "optax", "cpu_model", "cpu_count", "device_kind", "threads"):
         assert env[key] not in (None, ""), key
     rows = doc["rows"]
-    assert rows and all(r["status"] == "ok" and r["repetitions"] == 3 for r in rows)
-    for r in rows:
+    assert {r["benchmark"] for r in rows} == set(bench_main.NAMES)
+    measured = [r for r in rows if r["status"] == "ok"]
+    assert all(r["status"] in ("ok", "skipped") for r in rows)
+    assert all(r["peer"] == "jaxsched" or r["status"] == "ok" for r in rows)
+    for r in measured:
         assert r["min"] <= r["median"] <= r["max"] and r["spread"] >= 0
-    matmul = {r["peer"]: r for r in rows if r["metric"] == "matmul"}
+    roofline = [r for r in rows if r["benchmark"] == "roofline"]
+    assert all(r["status"] == "ok" and r["repetitions"] == 3 for r in roofline)
+    matmul = {r["peer"]: r for r in roofline if r["metric"] == "matmul"}
     assert matmul["numpy"]["ratio"] == pytest.approx(
         matmul["numpy"]["median"] / matmul["jaxsched"]["median"]
     )
     table = (out / "benchmarks.md").read_text()
-    assert sum(line.startswith("| roofline |") for line in table.splitlines()) == len(rows)
+    assert sum(line.startswith("| roofline |") for line in table.splitlines()) == len(roofline)
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files

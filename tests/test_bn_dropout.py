@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from experiments import bn_dropout, common
+from experiments import bn_dropout
 from experiments.configs.bn_dropout import SMOKE, VARIANTS
-from jaxsched import loop
+from jaxsched import data, loop
 from jaxsched.models.utils import KERAS_BN_MOMENTUM
 
 TINY = dataclasses.replace(SMOKE, dataset="fashion_mnist", train_examples=256, test_examples=128)
@@ -54,7 +54,7 @@ def test_input_batchnorm_moving_mean_tracks_the_pixel_mean(tiny_run):
     # Keras's moving mean after k updates from 0: (1 - 0.99^k) * (mean of the batch means).
     _, doc = tiny_run
     run = next(r for r in doc["runs"] if r["variant"] == "input_bn+bn")
-    train_ds, _ = common.load_splits("fashion_mnist", None, "scale", 256, 128, TINY.seed)
+    train_ds, _ = data.load_splits("fashion_mnist", None, "scale", 256, 128, TINY.seed)
     updates = run["history"]["epochs"]["updates"][-1]
     expected = (1 - KERAS_BN_MOMENTUM**updates) * train_ds.images.mean()
     (moving_mean,) = run["batchnorm"]["BatchNorm_0"]["moving_mean"]
@@ -69,7 +69,7 @@ def test_standardized_variants_see_standardized_inputs(tiny_run):
 
 
 def test_auto_falls_back_to_fashion_mnist_without_mnist(tmp_path):
-    assert common.resolve_dataset("auto", str(tmp_path), preferred="mnist") == "fashion_mnist"
+    assert data.resolve_dataset("auto", str(tmp_path), preferred="mnist") == "fashion_mnist"
 
 
 def test_bad_config_names_the_parameter():

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import clr_fashion_mnist, common
+from experiments import _lr_range, clr_fashion_mnist
 from experiments.configs.clr_fashion_mnist import SMOKE
 from jaxsched import data, schedules
 
@@ -63,22 +63,22 @@ def test_bounds_from_a_range_test_file(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"summary": {"lr_min": 1e-4, "lr_max": 0.1}}))
     config = dataclasses.replace(SMOKE, bounds_from=str(path))
-    bounds = common.lr_bounds(config, tmp_path, quiet=True)
+    bounds = _lr_range.lr_bounds(config, tmp_path, quiet=True)
     assert (bounds["lr_min"], bounds["lr_max"]) == (1e-4, 0.1)
     path.write_text(json.dumps({"summary": {"lr_min": None, "lr_max": 0.1}}))
     with pytest.raises(ValueError, match="lr_min"):
-        common.lr_bounds(config, tmp_path, quiet=True)
+        _lr_range.lr_bounds(config, tmp_path, quiet=True)
 
 
 def test_validation_split_is_disjoint_and_seeded():
     ds = data.Dataset(np.arange(20).reshape(20, 1, 1, 1), np.arange(20))
-    a_train, a_val = common.split_validation(ds, 5, seed=0)
-    b_train, b_val = common.split_validation(ds, 5, seed=0)
+    a_train, a_val = data.split_validation(ds, 5, seed=0)
+    b_train, b_val = data.split_validation(ds, 5, seed=0)
     np.testing.assert_array_equal(a_val.labels, b_val.labels)
     assert len(a_val.labels) == 5 and len(a_train.labels) == 15
     assert set(a_train.labels) | set(a_val.labels) == set(range(20))
     with pytest.raises(ValueError, match="validation_examples"):
-        common.split_validation(ds, 20, seed=0)
+        data.split_validation(ds, 20, seed=0)
 
 
 def test_unknown_policy_is_rejected(tmp_path):

@@ -1,5 +1,6 @@
-"""experiments.dead_relu: the collapse criterion, the Wilson interval, Keras-style batches, and
-the vmapped simulations against the same simulations run one at a time."""
+"""experiments.dead_relu and jaxsched.collapse: the collapse criterion, the Wilson interval,
+Keras-style batches, and the vmapped simulations against the same simulations run one at a
+time."""
 
 import dataclasses
 import json
@@ -12,7 +13,7 @@ import pytest
 
 from experiments import dead_relu
 from experiments.configs.dead_relu import DEFAULT, SMOKE
-from jaxsched import stats
+from jaxsched import collapse, stats
 
 TINY = dataclasses.replace(
     SMOKE,
@@ -68,13 +69,13 @@ def test_vmapped_simulations_equal_the_same_simulations_run_one_by_one(tiny_run)
 def test_collapse_criterion_closed_forms():
     x = np.linspace(-math.sqrt(7), math.sqrt(7), 1001)
     # A constant net collapsed; the identity (variance ~ 7/3) and |x| (~ 7/12) did not.
-    assert dead_relu.collapsed(np.var(np.full(1000, 1.32)), 1e-3)
-    assert not dead_relu.collapsed(np.var(x), 1e-3)
-    assert not dead_relu.collapsed(np.var(np.abs(x)), 1e-3)
+    assert collapse.collapsed(np.var(np.full(1000, 1.32)), 1e-3)
+    assert not collapse.collapsed(np.var(x), 1e-3)
+    assert not collapse.collapsed(np.var(np.abs(x)), 1e-3)
     np.testing.assert_allclose(np.var(np.abs(x)), 7 / 12, rtol=1e-2)
     # The boundary counts as collapsed (variance <= threshold).
     np.testing.assert_array_equal(
-        dead_relu.collapsed(np.array([1e-3, 1.0001e-3, 0.0]), 1e-3), [True, False, True]
+        collapse.collapsed(np.array([1e-3, 1.0001e-3, 0.0]), 1e-3), [True, False, True]
     )
 
 
@@ -89,7 +90,7 @@ def test_wilson_interval_known_values():
 
 
 def test_batch_plan_is_keras_shuffled_batches_with_a_partial_last_one():
-    indices, weights = dead_relu.batch_plan(jax.random.key(0), 100, 32, 2)
+    indices, weights = collapse.batch_plan(jax.random.key(0), 100, 32, 2)
     assert indices.shape == weights.shape == (8, 32)  # 2 epochs x ceil(100 / 32)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)  # each batch's mean loss
     np.testing.assert_allclose(weights[3, :4], 1 / 4)  # 100 = 3 x 32 + 4
@@ -100,17 +101,17 @@ def test_batch_plan_is_keras_shuffled_batches_with_a_partial_last_one():
 
 
 def test_data_and_keras_default_initialization():
-    x, y = dead_relu.sample_data(jax.random.key(0), 2000, math.sqrt(7))
+    x, y = collapse.sample_data(jax.random.key(0), 2000, math.sqrt(7))
     assert float(jnp.max(jnp.abs(x))) <= math.sqrt(7) and bool(jnp.all(y == jnp.abs(x)))
-    model = dead_relu.make_model(TINY, "relu", "glorot_uniform")
+    model = collapse.make_model(TINY.depth, TINY.width, "relu", "glorot_uniform")
     params = model.init(jax.random.key(0), x[:1], train=False)["params"]
     assert len(params) == TINY.depth + 1 and params["Dense_3"]["kernel"].shape == (2, 1)
     assert float(jnp.max(jnp.abs(params["Dense_1"]["kernel"]))) <= math.sqrt(6 / 4)
     assert DEFAULT.depth == 10 and DEFAULT.width == 2
     assert all(not jnp.any(p["bias"]) for p in params.values())  # zero biases
-    keys = dead_relu.simulation_keys(0, 5)
+    keys = collapse.simulation_keys(0, 5)
     np.testing.assert_array_equal(
-        jax.random.key_data(keys[:3]), jax.random.key_data(dead_relu.simulation_keys(0, 3))
+        jax.random.key_data(keys[:3]), jax.random.key_data(collapse.simulation_keys(0, 3))
     )
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = [
@@ -39,6 +40,7 @@ def _losses(out: Path) -> dict[str, list[float]]:
     return {r["key"]: r["history"]["steps"]["loss"] for r in doc["runs"]}
 
 
+@pytest.mark.slow
 def test_sigterm_then_rerun_reaches_the_uninterrupted_numbers(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     whole, cut = tmp_path / "whole", tmp_path / "cut"

@@ -32,6 +32,7 @@ def eight_devices() -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_data_parallel_updates_equal_the_single_device_run(eight_devices):
     assert eight_devices["devices"] == 8
     for n, diff in eight_devices["max_abs_diff"].items():
@@ -85,6 +86,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_distributed_run_equals_one_process(tmp_path):
     # Two jax.distributed processes on localhost (gloo CPU collectives), one CPU device each,
     # each gathering half of every batch; against one process on one device.

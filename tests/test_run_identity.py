@@ -134,6 +134,7 @@ def test_interrupted_grid_keeps_finished_chunks_and_resumes(tmp_path, monkeypatc
     assert done["runs"][0] == partial["runs"][0]
 
 
+@pytest.mark.slow
 def test_checkpoints_of_another_seed_are_never_resumed(tmp_path, capsys):
     """Observed 1: batch_augmentation reused checkpoints/<run> whatever the config."""
     out, clean = tmp_path / "out", tmp_path / "clean"
@@ -153,6 +154,7 @@ def test_checkpoints_of_another_seed_are_never_resumed(tmp_path, capsys):
         np.testing.assert_allclose(a["history"]["steps"]["loss"], b["history"]["steps"]["loss"])
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process_stops_cleanly_with_the_finished_chunk(tmp_path):
     """SIGINT (Ctrl-C) mid-grid: exit status 130, no crash, the finished chunk on disk."""
     out = tmp_path / "out"

@@ -1,5 +1,5 @@
-"""experiments.scaling --smoke end to end (in a subprocess: it simulates CPU devices before
-JAX is imported), and its HLO all-reduce byte counting."""
+"""experiments.scaling --smoke end to end (in a subprocess: its command line simulates CPU
+devices before JAX's first computation), and jaxsched.parallel's HLO all-reduce byte counting."""
 
 import dataclasses
 import json
@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax  # noqa: F401  (imported first: importing experiments.scaling then leaves XLA_FLAGS)
 import numpy as np
 import pytest
 
 from experiments import scaling
 from experiments.configs.scaling import SMOKE
+from jaxsched import parallel
 from jaxsched import scaling as model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,7 @@ def smoke(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("scaling")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)  # the runner sets the simulated device count itself
+    env.pop("JAX_NUM_CPU_DEVICES", None)
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.scaling", "--smoke", "--quiet", "--out", str(out)],
         cwd=ROOT,
@@ -136,7 +137,31 @@ def test_hlo_allreduce_bytes_parses_tuples_and_async_starts():
   %ard = f32[3]{0} all-reduce-done(f32[3]{0} %ars)
   %add = f32[10]{0} add(f32[10]{0} %a, f32[10]{0} %a)
 """
-    assert scaling.hlo_allreduce_bytes(text) == (4 * 150 + 4 * 10 + 2 * 840 + 4 * 3, 3)
+    assert parallel.hlo_allreduce_bytes(text) == (4 * 150 + 4 * 10 + 2 * 840 + 4 * 3, 3)
+
+
+@pytest.mark.slow
+def test_simulate_cpu_devices_only_before_the_backends_start():
+    script = (
+        "import jax\n"
+        "from jaxsched import parallel\n"
+        "first = parallel.simulate_cpu_devices(3)\n"
+        "count = jax.device_count()\n"
+        "print(first, count, parallel.simulate_cpu_devices(5), jax.device_count())\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    env.pop("JAX_NUM_CPU_DEVICES", None)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "3", "False", "3"]
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # a count given: kept
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.split() == ["False", "2", "False", "2"], out.stderr[-2000:]
 
 
 def test_measured_configs_and_device_counts():

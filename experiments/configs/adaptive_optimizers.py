@@ -62,7 +62,7 @@ class Config:
         common.below_one("input_dropout", self.input_dropout)
         common.below_one("hidden_dropout", self.hidden_dropout)
         validation.choice("preset", self.preset, optimizers.PRESETS)
-        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
         common.positive("divergence_loss", self.divergence_loss)

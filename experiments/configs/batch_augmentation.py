@@ -65,7 +65,7 @@ class Config:
         common.flag("stop_at_target", self.stop_at_target)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
-        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         common.seed(self.seed)
         common.positive("divergence_loss", self.divergence_loss)
         pool = common.train_pool(self.dataset, self.train_examples, auto=common.AUTO_CIFAR10)

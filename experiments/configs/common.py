@@ -9,11 +9,10 @@ from typing import Any, NamedTuple
 from jaxsched import data, validation
 from jaxsched.validation import ConfigError
 
-PREPROCESSING = ("scale", "pixel_mean", "standardize")
 INPUT_NORMS = ("batchnorm", "none")  # jaxsched.models.LeNet5
 # Training-split sizes of the datasets (every test split has 10,000 images).
 TRAIN_SPLIT_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000}
-# What "auto" resolves to (experiments.common.resolve_dataset): the preferred dataset, else
+# What "auto" resolves to (jaxsched.data.resolve_dataset): the preferred dataset, else
 # Fashion-MNIST; the checks assume the smaller training split of the two.
 AUTO_CIFAR10 = ("cifar10", "fashion_mnist")
 AUTO_MNIST = ("mnist", "fashion_mnist")
@@ -200,7 +199,7 @@ class LeNetExperiment:
     divergence_loss: a batch loss above this (nats; chance is ln 10 = 2.3) or NaN/inf ends a run
       as "diverged": BatchNorm keeps the loss finite at absurd learning rates.
     bounds_from / lr_min / lr_max / sweep_steps: where lr_min / lr_max come from
-      (`experiments.common.lr_bounds`): both given, or the summary of an lr_range_test
+      (`experiments._lr_range.lr_bounds`): both given, or the summary of an lr_range_test
       results.json, or ("sweep") a one-run range test of `sweep_steps` updates run first.
     batch_size: examples per update (of the range test, and of fixed-batch training).
     """
@@ -226,7 +225,7 @@ class LeNetExperiment:
         seed(self.seed)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
-        validation.choice("preprocessing", self.preprocessing, PREPROCESSING)
+        validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.choice("input_norm", self.input_norm, INPUT_NORMS)
         flag("hidden_batchnorm", self.hidden_batchnorm)
         positive("divergence_loss", self.divergence_loss)

@@ -58,7 +58,7 @@ class Config:
         validation.integer("width", self.width, minimum=1)
         validation.integer("depth", self.depth, minimum=1)
         common.seed(self.seed)
-        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
         validation.integer("density_points", self.density_points, minimum=2)
         validation.integer("density_samples", self.density_samples, minimum=2)

@@ -71,7 +71,7 @@ class Config:
         validation.choice("optimizer", self.optimizer, optimizers.available())
         validation.choice("input_norm", self.input_norm, common.INPUT_NORMS)
         common.flag("hidden_batchnorm", self.hidden_batchnorm)
-        validation.choice("preprocessing", self.preprocessing, common.PREPROCESSING)
+        validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("eval_examples", self.eval_examples, minimum=1, optional=True)
         validation.integer("eval_batch_size", self.eval_batch_size, minimum=1)
