@@ -25,9 +25,9 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.peers import keras_tf
-from experiments.configs.dead_relu import DEFAULT, Config
+from experiments.configs.dead_relu import DEFAULT, Config, simulation
 from experiments.configs.dead_relu import SMOKE as SMOKE_CONFIG
-from jaxsched import collapse, optimizers, stats
+from jaxsched import collapse, stats
 
 NAME = "dead_relu"
 ACTIVATION, INITIALIZER = "relu", "glorot_uniform"
@@ -61,25 +61,9 @@ def fraction_row(case: str, peer: str, variant: str, dead: np.ndarray, note: str
     )
 
 
-def simulation(config: Config) -> collapse.Simulation:
-    """The study's simulation (experiments.dead_relu) of the benchmarked variant."""
-    model = collapse.make_model(
-        config.depth, config.width, ACTIVATION, INITIALIZER, leaky_slope=config.leaky_slope
-    )
-    return collapse.make_simulation(
-        model,
-        optimizers.make(config.optimizer, config.learning_rate, preset=config.preset),
-        train_points=config.train_points,
-        test_points=config.test_points,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        x_limit=config.x_limit,
-    )
-
-
 def jaxsched_rows(size: Size, case: str, repetitions: int) -> list[dict[str, Any]]:
     config = size.config
-    simulate = simulation(config)
+    simulate = simulation(config, ACTIVATION, INITIALIZER)
     keys = collapse.simulation_keys(config.seed, config.simulations)
     compile_s, compiled = [], None
     for _ in range(repetitions):

@@ -22,8 +22,15 @@ import jax
 import numpy as np
 
 from experiments import common
-from experiments.configs.dead_relu import ACTIVATIONS, DEFAULT, INITIALIZERS, SMOKE, Config
-from jaxsched import collapse, optimizers, plots, results, stats
+from experiments.configs.dead_relu import (
+    ACTIVATIONS,
+    DEFAULT,
+    INITIALIZERS,
+    SMOKE,
+    Config,
+    simulation,
+)
+from jaxsched import collapse, plots, results, stats
 
 NAME = "dead_relu"
 SUMMARY_KEYS = (
@@ -37,22 +44,6 @@ SUMMARY_KEYS = (
     "wall_time_s",
 )
 VARIANCE_FLOOR = 1e-12  # prediction variances are drawn as log10(max(variance, this))
-
-
-def simulation(config: Config, activation: str, initializer: str) -> collapse.Simulation:
-    """`collapse.make_simulation` of one variant with `config`'s net, optimizer and data."""
-    model = collapse.make_model(
-        config.depth, config.width, activation, initializer, leaky_slope=config.leaky_slope
-    )
-    return collapse.make_simulation(
-        model,
-        optimizers.make(config.optimizer, config.learning_rate, preset=config.preset),
-        train_points=config.train_points,
-        test_points=config.test_points,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        x_limit=config.x_limit,
-    )
 
 
 def run(

@@ -4,7 +4,7 @@ import dataclasses
 import math
 
 from experiments.configs import common
-from jaxsched import optimizers, validation
+from jaxsched import collapse, optimizers, validation
 
 ACTIVATIONS = ("relu", "leaky_relu")
 # Kernel initializers by Keras's names (jaxsched.initializers); biases always start at zero.
@@ -92,3 +92,20 @@ DEFAULT = Config()
 SMOKE = dataclasses.replace(
     DEFAULT, simulations=32, train_points=256, test_points=128, one_by_one=2
 )
+
+
+def simulation(config: Config, activation: str, initializer: str) -> collapse.Simulation:
+    """`collapse.make_simulation` of one (activation, initializer) variant with `config`'s net,
+    optimizer and data: what the study (experiments.dead_relu) and its benchmark run."""
+    model = collapse.make_model(
+        config.depth, config.width, activation, initializer, leaky_slope=config.leaky_slope
+    )
+    return collapse.make_simulation(
+        model,
+        optimizers.make(config.optimizer, config.learning_rate, preset=config.preset),
+        train_points=config.train_points,
+        test_points=config.test_points,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        x_limit=config.x_limit,
+    )
