@@ -10,8 +10,11 @@ status "diverged" and keeps every metric recorded up to that update.
                   where the plan has them), mesh, initial or resumed state, compiled steps.
   run_epochs      trains a Setup epoch by epoch (`train_epoch`), calling hooks
                   (jaxsched.hooks: divergence guard, stop rule, best weights, checkpoints, ...).
-  epoch_updates   dispatches one epoch's updates, yielding their metrics at every host sync.
-  sync            a host sync: per-update metrics into `History.steps`, then the hooks.
+  epoch_updates   dispatches one epoch's updates, yielding their metrics at every host sync
+                  (`dispatch_epoch` with any `dispatch(state, idx)`; `sweep.fit_grid` uses it).
+  sync            a host sync: per-update metrics into `History.steps` (`record_updates`), then
+                  the hooks.
+  record_epoch    an epoch's means over its updates, into `History.epochs`.
   evaluate_epoch  evaluation after an epoch, into `History.epochs`.
 
 Words: a step is one optimizer update; an update runs one or more micro-batches (each a call
@@ -512,7 +515,7 @@ def train_epoch(
     last = epoch == len(run.plan.sizes) - 1
     if run.plan.truncated and last:
         return state, DONE  # max_steps ended this epoch early: no per-epoch record
-    _record_epoch(history, epoch, _first_update(run.plan, epoch), time.perf_counter() - start)
+    record_epoch(history, epoch, _first_update(run.plan, epoch), time.perf_counter() - start)
     evaluate_epoch(run, state, eval_data, eval_batch_size)
     status = DONE if last else None
     for hook in run_hooks:
@@ -538,13 +541,32 @@ def epoch_updates(
             yield state, [ChunkMetrics(stacked, chunk_sizes)]
         yield state, []
         return
-    update, offset, pending = _first_update(run.plan, epoch), 0, []
-    for size in sizes:
-        micro, micro_batches = run.plan.micro[update], []
-        for j in range(run.plan.steps[update]):
-            idx = perm[offset + j * micro : offset + (j + 1) * micro]
-            batch = _place(run.mesh, idx, train_data.images, train_data.labels)
-            state, metrics = run.micro_batch_fn(state, *batch)
+
+    def dispatch(state: train.TrainState, idx: np.ndarray) -> tuple[train.TrainState, Any]:
+        batch = _place(run.mesh, idx, train_data.images, train_data.labels)
+        return run.micro_batch_fn(state, *batch)
+
+    yield from dispatch_epoch(run.plan, epoch, perm, state, dispatch, sync_every)
+
+
+def dispatch_epoch(
+    plan: batching.Plan,
+    epoch: int,
+    perm: np.ndarray,
+    state: Any,
+    dispatch: Callable[[Any, np.ndarray], tuple[Any, Any]],
+    sync_every: int,
+) -> Iterator[tuple[Any, list[UpdateMetrics]]]:
+    """Dispatches the updates of `plan`'s epoch `epoch`, drawing their examples in order from
+    `perm`: `state, metrics = dispatch(state, idx)` for each micro-batch's indices `idx`.
+    Yields (the state so far, the `UpdateMetrics` of the updates since the last yield) after
+    every `sync_every` updates and once more at the epoch's end; nothing is dispatched past a
+    yield until the caller asks for the next one."""
+    update, offset, pending = _first_update(plan, epoch), 0, []
+    for size in plan.sizes[epoch]:
+        micro, micro_batches = plan.micro[update], []
+        for j in range(plan.steps[update]):
+            state, metrics = dispatch(state, perm[offset + j * micro : offset + (j + 1) * micro])
             micro_batches.append(metrics)
         offset, update = offset + size, update + 1
         pending.append(UpdateMetrics(micro_batches, size))
@@ -557,19 +579,37 @@ def epoch_updates(
 def sync(
     history: History, pending: list[UpdateMetrics | ChunkMetrics], run_hooks: Sequence[hooks.Hook]
 ) -> str | None:
-    """A host sync: fetches `pending`, appends each update's loss and accuracy (means over its
-    micro-batches), learning rate and batch size to `history.steps`, then calls the hooks'
-    on_updates; returns the first status one returns, or None."""
+    """A host sync: `record_updates(history, pending)`, then the hooks' on_updates; returns the
+    first status one returns, or None."""
+    record_updates(history, pending)
+    for hook in run_hooks:
+        if status := hook.on_updates(history):
+            return status
+    return None
+
+
+def record_updates(history: History, pending: list[UpdateMetrics | ChunkMetrics]) -> None:
+    """Fetches `pending` and appends each update's loss and accuracy (means over its
+    micro-batches), learning rate and batch size to `history.steps`."""
     for update in _per_update(jax.device_get(pending)):
         micro_batches = update.micro_batches
         history.steps["loss"].append(float(np.mean([m["loss"] for m in micro_batches])))
         history.steps["accuracy"].append(float(np.mean([m["accuracy"] for m in micro_batches])))
         history.steps["learning_rate"].append(float(micro_batches[-1]["learning_rate"]))
         history.steps["batch_size"].append(int(update.batch_size))
-    for hook in run_hooks:
-        if status := hook.on_updates(history):
-            return status
-    return None
+
+
+def record_epoch(history: History, epoch: int, first_update: int, train_time: float) -> None:
+    """Appends epoch `epoch`'s record to `history.epochs`: its number (1-based), the updates
+    made by its end, its train time, and the means of its updates from `first_update` (global
+    index) on, weighted by batch size (i.e. over its examples)."""
+    weights = history.steps["batch_size"][first_update:]
+    history.epochs["epoch"].append(epoch + 1)
+    history.epochs["updates"].append(len(history.steps["loss"]))
+    for key in ("loss", "accuracy"):
+        mean = np.average(history.steps[key][first_update:], weights=weights)
+        history.epochs[f"train_{key}"].append(float(mean))
+    history.epochs["train_time_s"].append(train_time)
 
 
 def evaluate_epoch(
@@ -665,17 +705,6 @@ def _num_outputs(model: nn.Module, sample: np.ndarray) -> int | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _record_epoch(history: History, epoch: int, first_update: int, train_time: float) -> None:
-    """Epoch means over its updates, weighted by batch size (i.e. over its examples)."""
-    weights = history.steps["batch_size"][first_update:]
-    history.epochs["epoch"].append(epoch + 1)
-    history.epochs["updates"].append(len(history.steps["loss"]))
-    for key in ("loss", "accuracy"):
-        mean = np.average(history.steps[key][first_update:], weights=weights)
-        history.epochs[f"train_{key}"].append(float(mean))
-    history.epochs["train_time_s"].append(train_time)
 
 
 def early_stopping(

@@ -25,6 +25,10 @@ that update on (`jnp.where(ok, new, old)` per member: the update that met the ba
 applied and no later one is), so its NaNs stay its own; its History ends there with status
 "diverged", exactly as `loop.fit` records it. The data order is `loop.fit`'s: with
 `data_seed=s` and seed s, a member reproduces `loop.fit(..., seed=s)`.
+
+The epoch machinery is `loop.fit`'s: `loop.dispatch_epoch` dispatches the grid steps, each
+member's metrics go into its History by `loop.sync` with its own `hooks.DivergenceGuard`, and
+`loop.record_epoch` writes its epochs.
 """
 
 import dataclasses
@@ -41,11 +45,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsched import batching, data, loop, train
+from jaxsched import batching, data, hooks, loop, train
 from jaxsched.results import DIVERGED, History
 
 STRATEGIES = ("auto", "vmap", "sequential")
-_STEP_KEYS = ("loss", "accuracy", "learning_rate", "alive")
 _EVAL_KEYS = ("loss_sum", "correct", "count")
 
 # carry = (TrainState, alive bool[]); grid_step(carry, images, labels) -> (carry, metrics)
@@ -332,6 +335,37 @@ def _per_member(fetched: Any, keys: Sequence[str]) -> dict[str, np.ndarray]:
     }
 
 
+def _sync_members(
+    histories: list[History],
+    guards: list[hooks.DivergenceGuard],
+    runner: Any,
+    pending: list[loop.UpdateMetrics],
+) -> bool:
+    """A host sync of the grid: each live member's metrics of the `pending` grid updates into
+    its history (`loop.sync` with its divergence guard); a member the guard finds diverged is
+    marked so and stopped. Returns whether any member is still live."""
+    fetched = jax.device_get(pending)
+    for i, (history, guard) in enumerate(zip(histories, guards, strict=True)):
+        if history.status == DIVERGED:
+            continue
+        mine = [
+            loop.UpdateMetrics([_member(m, i) for m in update.micro_batches], update.batch_size)
+            for update in fetched
+        ]
+        if loop.sync(history, mine, [guard]):
+            history.status = DIVERGED
+            runner.stop(i)
+    return any(h.status != DIVERGED for h in histories)
+
+
+def _member(metrics: Any, i: int) -> Mapping[str, Any]:
+    """Member i's host metrics of one grid call (vmap: a dict of [K] arrays; sequential: a
+    list of K dicts)."""
+    if isinstance(metrics, Mapping):
+        return {key: value[i] for key, value in metrics.items()}
+    return metrics[i]
+
+
 def _evaluate(runner, dataset: data.Dataset, batch_size: int) -> tuple:
     """Mean loss and accuracy float64[K] over all of `dataset` (BatchNorm in inference mode)."""
     n = len(dataset.images)
@@ -444,55 +478,38 @@ def fit_grid(
     del carry
 
     histories = [History() for _ in grid]
-    alive = np.ones(k, bool)
+    guards = [hooks.DivergenceGuard(max_loss) for _ in grid]
 
-    def drain(pending: list) -> None:
-        """Appends pending device metrics to the live members' histories."""
-        fetched = jax.device_get([m for m, _ in pending])
-        for metrics, (_, size) in zip(fetched, pending, strict=True):
-            rows = _per_member(metrics, _STEP_KEYS)
-            for i in np.flatnonzero(alive):
-                steps = histories[i].steps
-                for key in ("loss", "accuracy", "learning_rate"):
-                    steps[key].append(float(rows[key][i]))
-                steps["batch_size"].append(int(size))
-                if not rows["alive"][i]:
-                    histories[i].status = DIVERGED
-                    histories[i].diverged_at_step = len(steps["loss"]) - 1
-                    alive[i] = False
-                    runner.stop(int(i))
-        pending.clear()
+    def dispatch(_: None, idx: np.ndarray) -> tuple[None, Any]:
+        return None, runner.step(train_data.images[idx], train_data.labels[idx])
 
-    update = 0
-    for epoch, sizes in enumerate(plan.sizes):
-        epoch_start, first_update = time.perf_counter(), update
+    for epoch in range(len(plan.sizes)):
+        start = time.perf_counter()
         perm = data.epoch_permutation(n, seed=data_seed, epoch=epoch)
-        offset, pending = 0, []
-        for size in sizes:
-            idx = perm[offset : offset + size]
-            offset, update = offset + size, update + 1
-            pending.append((runner.step(train_data.images[idx], train_data.labels[idx]), size))
-            if len(pending) >= sync_every:
-                drain(pending)
-                if not alive.any():
-                    break
-        drain(pending)
-        if not alive.any() or (plan.truncated and epoch == len(plan.sizes) - 1):
+        for _, pending in loop.dispatch_epoch(plan, epoch, perm, None, dispatch, sync_every):
+            if not _sync_members(histories, guards, runner, pending):
+                break
+        all_diverged = all(h.status == DIVERGED for h in histories)
+        if all_diverged or (plan.truncated and epoch == len(plan.sizes) - 1):
             break
-        train_time = time.perf_counter() - epoch_start
+        train_time = time.perf_counter() - start
         eval_start = time.perf_counter()
         val = None if eval_data is None else _evaluate(runner, eval_data, eval_batch_size)
         eval_time = time.perf_counter() - eval_start
-        for i in np.flatnonzero(alive):
-            _record_epoch(histories[i], epoch, first_update, train_time, eval_time)
+        first_update = sum(len(sizes) for sizes in plan.sizes[:epoch])
+        for i, history in enumerate(histories):
+            if history.status == DIVERGED:
+                continue
+            loop.record_epoch(history, epoch, first_update, train_time)
+            history.epochs["eval_time_s"].append(eval_time)
             if val is not None:
-                histories[i].epochs["val_loss"].append(float(val[0][i]))
-                histories[i].epochs["val_accuracy"].append(float(val[1][i]))
+                history.epochs["val_loss"].append(float(val[0][i]))
+                history.epochs["val_accuracy"].append(float(val[1][i]))
 
     compile_time = runner.train.compile_time_s + runner.eval.compile_time_s + probe_compile_time
     state = jax.block_until_ready(runner.state)
     wall_time = time.perf_counter() - run_start
-    for h in histories:  # status is DONE unless drain() set DIVERGED
+    for h in histories:  # status is DONE unless _sync_members set DIVERGED
         h.num_compilations = runner.train.num_compilations
         h.compile_time_s = compile_time
         h.step_memory_mib = runner.train.memory_bytes / 2**20
@@ -507,20 +524,6 @@ def fit_grid(
         compile_time_s=compile_time,
         wall_time_s=wall_time,
     )
-
-
-def _record_epoch(
-    history: History, epoch: int, first_step: int, train_time: float, eval_time: float
-) -> None:
-    """Epoch means over its updates weighted by batch size, as `loop.fit` records them."""
-    weights = history.steps["batch_size"][first_step:]
-    history.epochs["epoch"].append(epoch + 1)
-    history.epochs["updates"].append(len(history.steps["loss"]))
-    for key in ("loss", "accuracy"):
-        mean = np.average(history.steps[key][first_step:], weights=weights)
-        history.epochs[f"train_{key}"].append(float(mean))
-    history.epochs["train_time_s"].append(train_time)
-    history.epochs["eval_time_s"].append(eval_time)
 
 
 def _is_injected(node: Any) -> bool:
