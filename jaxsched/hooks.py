@@ -18,10 +18,11 @@ these points of a run (a `Hook` method left alone does nothing):
   close()                   always last, however the run ended (also on an exception).
 
 The hooks `fit` uses, in its order: `ProgressBar`, `DivergenceGuard` (NaN/inf/max_loss),
-`KeepBest` (restore_best), `StopRule` (stop_when), `Totals` (compile time, memory, wall time)
-and `Checkpointing` (checkpoint_dir). Order matters where one hook reads another's work:
-`Totals` before `Checkpointing` puts the current totals in each checkpoint, and `KeepBest`
-before `Checkpointing` puts the best weights so far in it.
+`KeepBest` (restore_best), `StopRule` (stop_when), `Totals` (compile time, memory, wall time),
+`Checkpointing` (checkpoint_dir) and a `WriteMetrics` per writer (writers). Order matters
+where one hook reads another's work: `Totals` before `Checkpointing` puts the current totals
+in each checkpoint, `KeepBest` before `Checkpointing` puts the best weights so far in it, and
+`WriteMetrics` after `DivergenceGuard` never writes the updates it drops.
 
 Examples:
   A divergence guard on a history (the run ends at the first NaN; updates after it, fetched
@@ -81,7 +82,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
-from jaxsched import checkpoints, results, train
+from jaxsched import checkpoints, results, train, writers
 from jaxsched.results import DIVERGED, STOPPED, History
 
 RUNNING = "running"  # history.status in the checkpoints of a run that goes on
@@ -292,3 +293,85 @@ class Checkpointing(Hook):
             variables = best.variables
         meta = results.to_jsonable(meta)
         checkpoints.save(self.manager, epoch + 1, state, variables, meta, identity=self.identity)
+
+
+class WriteMetrics(Hook):
+    """Writes the run's metrics to a `writers.MetricWriter` (TensorBoard, JSON lines, ...);
+    the History is read, never changed.
+
+    Steps are numbers of updates made: update i (0-based index in `history.steps`) is written
+    at step i + 1, so a run's updates are steps 1..N.
+
+    per update (when `per_update`): "train/loss", "train/accuracy", "learning_rate" and
+      "batch_size" of every update recorded since the last write, after each host sync (and,
+      for those a hook ending the run at its sync kept from this one, at the end).
+    per epoch: at each epoch's end, its "epoch/train_loss", "epoch/train_accuracy",
+      "epoch/val_loss", "epoch/val_accuracy" (with validation data), "epoch/train_time_s" and
+      "epoch/eval_time_s", at the step of the updates made by its end; then a flush.
+
+    written: the updates already written (a resumed run's restored ones: not written again).
+    The writer is closed by `close()`, however the run ended.
+
+    Examples:
+      >>> import json, os, tempfile
+      >>> from jaxsched import hooks, writers
+      >>> from jaxsched.results import History
+      >>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
+      >>> hook = hooks.WriteMetrics(writers.JsonLinesWriter(path))
+      >>> history = History()
+      >>> for loss in (2.3, 1.9):
+      ...     history.steps["loss"].append(loss)
+      ...     history.steps["accuracy"].append(0.5)
+      ...     history.steps["learning_rate"].append(0.1)
+      ...     history.steps["batch_size"].append(32)
+      >>> hook.on_updates(history)
+      >>> hook.close()
+      >>> [json.loads(line)["train/loss"] for line in open(path)]
+      [2.3, 1.9]
+    """
+
+    STEP_KEYS = {
+        "loss": "train/loss",
+        "accuracy": "train/accuracy",
+        "learning_rate": "learning_rate",
+        "batch_size": "batch_size",
+    }
+    EPOCH_KEYS = (
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "train_time_s",
+        "eval_time_s",
+    )
+
+    def __init__(self, writer: writers.MetricWriter, *, per_update: bool = True, written: int = 0):
+        self.writer, self.per_update, self.written = writer, per_update, written
+
+    def write_updates(self, history: History) -> None:
+        """Writes the updates recorded in `history.steps` since the last call."""
+        steps = history.steps
+        recorded = len(steps["loss"])
+        if self.per_update:
+            for i in range(self.written, recorded):
+                scalars = {name: steps[key][i] for key, name in self.STEP_KEYS.items()}
+                self.writer.write_scalars(i + 1, scalars)
+        self.written = max(self.written, recorded)
+
+    def on_updates(self, history: History) -> None:
+        self.write_updates(history)
+
+    def on_epoch_end(self, epoch, state, history, status) -> None:
+        self.write_updates(history)
+        epochs = history.epochs
+        scalars = {f"epoch/{key}": epochs[key][-1] for key in self.EPOCH_KEYS if epochs[key]}
+        self.writer.write_scalars(epochs["updates"][-1], scalars)
+        self.writer.flush()
+
+    def on_end(self, state: train.TrainState, history: History) -> train.TrainState:
+        self.write_updates(history)
+        self.writer.flush()
+        return state
+
+    def close(self) -> None:
+        self.writer.close()

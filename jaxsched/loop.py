@@ -41,6 +41,7 @@ import orbax.checkpoint as ocp
 
 from jaxsched import batching, checkpoints, data, hooks, optimizers, parallel, train
 from jaxsched.results import DONE, History
+from jaxsched.writers import MetricWriter
 
 # Largest host batch chunk (images of up to `sync_every` updates) gathered for one scan call.
 CHUNK_BYTES = 16 * 2**20
@@ -219,12 +220,13 @@ def fit(
     scan_chunks: bool | str = "auto",
     quiet: bool = False,
     description: str = "train",
+    writers: Sequence[MetricWriter] = (),
 ) -> tuple[train.TrainState, History]:
     """Trains `model` with `tx` from a fresh initialization seeded by `seed`.
 
     `set_up` builds the run, `run_epochs` trains it calling the hooks (jaxsched.hooks) that
     `fit` makes of its arguments: a progress bar, a divergence guard (NaN/inf, max_loss),
-    restore_best, stop_when, the run's totals and checkpointing.
+    restore_best, stop_when, the run's totals, checkpointing and metric writers.
 
     Args:
       train_data: images float32[N, H, W, C] (already preprocessed), labels int[N].
@@ -274,6 +276,11 @@ def fit(
         (micro-)batch; "auto" (default) scans unless `train.scan_pays` says it loses (on CPU,
         steps with XLA convolutions).
       quiet: no progress bar (there is none either when stderr is not a terminal).
+      writers: metric writers (jaxsched.writers, e.g. `writers.TensorBoardWriter(logdir)`),
+        each fed by a `hooks.WriteMetrics`: every update's loss, accuracy, learning rate and
+        batch size at step = updates made (1..N; after a resume only the new ones), and each
+        epoch's record prefixed "epoch/". They are closed when the run ends. The History
+        (and a results file made of it) is the same with or without them.
 
     Returns:
       The final TrainState and the run's History. Per update it records the learning rate,
@@ -330,6 +337,7 @@ def fit(
         None if stop_when is None else hooks.StopRule(stop_when),
         hooks.Totals(run.train_fns, run.eval_fn, started=run.started, prior=run.history),
         None if run.manager is None else hooks.Checkpointing(run.manager, identity, keep_best),
+        *(hooks.WriteMetrics(writer, written=recorded) for writer in writers),
     ]
     return run_epochs(
         run,
