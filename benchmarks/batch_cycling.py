@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import common, fixtures
-from jaxsched import batching, optimizers, schedules, train
+from jaxsched import batch_schedules, batching, loop, optimizers, train
 from jaxsched.models import LeNet5
 
 NAME = "batch_cycling"
@@ -43,12 +43,10 @@ def make_update(strategy: str, size: Size, num_examples: int, sample: jax.Array)
     """(update(batch_size) -> state, micro size): one optimizer update of the given size
     through the step `loop.fit` builds for `strategy` (MultiSteps k from the plan for
     "accumulate"), the state threaded through donated calls."""
-    schedule = schedules.cyclic_batch_size(size.b_min, size.b_max, size.step_size)
+    schedule = batch_schedules.cyclic_batch_size(size.b_min, size.b_max, size.step_size)
     plan = batching.plan(num_examples, schedule, epochs=size.epochs, strategy=strategy)
     tx = optimizers.make("sgd", fixtures.KERAS_SGD_RATE, preset="keras")
-    if max(plan.steps) > 1:  # as loop.fit wraps it
-        k_table = jnp.asarray(plan.steps, jnp.int32)
-        tx = optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
+    tx = loop.accumulating(tx, plan)  # as loop.fit wraps it
     model = LeNet5()
     step = train.CompiledStep(train.make_train_step(model, tx), donate_state=True)
     box = {"state": train.init_train_state(model, tx, jax.random.key(0), sample[:1])}
@@ -68,7 +66,7 @@ def make_update(strategy: str, size: Size, num_examples: int, sample: jax.Array)
 def measure(strategy: str, size: Size, repetitions: int, smoke: bool) -> list[dict[str, Any]]:
     train_ds = fixtures.fashion_mnist(smoke)
     n = len(train_ds.labels)
-    schedule = schedules.cyclic_batch_size(size.b_min, size.b_max, size.step_size)
+    schedule = batch_schedules.cyclic_batch_size(size.b_min, size.b_max, size.step_size)
     case = f"cyclic {size.b_min}-{size.b_max}, {size.step_size} updates per half-cycle"
     base = strategy == "shapes"
     fixtures.lenet_fit(train_ds, size.b_min, epochs=1, seed=0, max_steps=1)  # warm-up

@@ -14,7 +14,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -393,22 +392,6 @@ def markdown_document(doc: Mapping[str, Any]) -> str:
     return f"{head}\n\n{markdown_table(doc['rows'])}"
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Writes `text` to `path` via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def document(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -439,7 +422,7 @@ def write(doc: Mapping[str, Any], out_dir: str | os.PathLike) -> tuple[Path, Pat
     """Writes out_dir/benchmarks.json and out_dir/benchmarks.md, each atomically."""
     out_dir = Path(out_dir)
     json_path = results.write_json_atomic(out_dir / "benchmarks.json", doc)
-    md_path = write_text_atomic(out_dir / "benchmarks.md", markdown_document(doc))
+    md_path = results.write_text_atomic(out_dir / "benchmarks.md", markdown_document(doc))
     return json_path, md_path
 
 

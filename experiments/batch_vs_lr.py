@@ -17,7 +17,7 @@ from typing import Any
 
 from experiments import _batch, _lr_range, common
 from experiments.configs.batch_size import BATCH_VS_LR, BATCH_VS_LR_SMOKE, BatchVsLrConfig
-from jaxsched import plots, results, schedules
+from jaxsched import batch_schedules, plots, results, schedules
 
 NAME = "batch_vs_lr"
 RUNS = ("increase_batch", "clr")
@@ -50,7 +50,7 @@ def run(
     settings = {
         "increase_batch": dict(
             lr=config.lr if config.lr is not None else lr_bounds["lr_max"],
-            batch_size=schedules.batch_size_steps(config.b_start, boundaries, num_examples=n),
+            batch_size=batch_schedules.batch_size_steps(config.b_start, boundaries, num_examples=n),
             batch_size_unit="epoch",
         ),
         "clr": dict(

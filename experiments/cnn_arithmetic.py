@@ -66,7 +66,7 @@ def run(
     summary["xla"] = xla_check(summary)
     summary["tables"] = tables(summary)
     doc = recorder.write([], summary, results.DONE)
-    (recorder.workdir / "tables.md").write_text(tables_markdown(summary["tables"]))
+    results.write_text_atomic(recorder.workdir / "tables.md", tables_markdown(summary["tables"]))
     _figures(doc, recorder.workdir)
     return doc
 

@@ -20,7 +20,7 @@ from typing import Any
 from experiments import _batch, _lr_range, common
 from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
 from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
-from jaxsched import results, schedules, validation
+from jaxsched import batch_schedules, results, schedules, validation
 
 NAME = "cyclic_batch_size"
 
@@ -101,17 +101,17 @@ def policy_settings(
     if policy == "fixed":
         return {"batch_size": b_min, "lr": lr}
     if policy == "cyclic":
-        return {"batch_size": schedules.cyclic_batch_size(b_min, b_max, step), "lr": lr}
+        return {"batch_size": batch_schedules.cyclic_batch_size(b_min, b_max, step), "lr": lr}
     if policy == "growing_cyclic":
         limit = min(8 * b_max, cap)
         step = max(step, int(math.log2(limit // b_min)) + 1)
         return {
-            "batch_size": schedules.growing_cyclic_batch_size(b_min, b_max, step, limit),
+            "batch_size": batch_schedules.growing_cyclic_batch_size(b_min, b_max, step, limit),
             "lr": lr,
         }
     if policy == "epoch_cycle":
         return {
-            "batch_size": schedules.epoch_batch_cycle(b_min, levels),
+            "batch_size": batch_schedules.epoch_batch_cycle(b_min, levels),
             "batch_size_unit": "epoch",
             "lr": lr,
         }
@@ -120,7 +120,7 @@ def policy_settings(
         boundaries = [every * i for i in range(1, config.epochs // every + 1)]
         boundaries = [b for b in boundaries if b_min * 2 ** (boundaries.index(b) + 1) <= cap]
         return {
-            "batch_size": schedules.batch_size_steps(b_min, boundaries),
+            "batch_size": batch_schedules.batch_size_steps(b_min, boundaries),
             "batch_size_unit": "epoch",
             "lr": lr,
         }

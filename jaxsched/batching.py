@@ -24,13 +24,13 @@ UNITS = ("update", "epoch")
 
 
 class Plan(NamedTuple):
-    """sizes[e]: the batch size of each update of epoch e; micro[u], steps[u]: micro-batch size
-    and micro-batch count of update u (global index); truncated: the last epoch was cut short by
-    max_steps."""
+    """sizes[e]: the batch size of each update of epoch e; micro[u], num_micro_batches[u]: the
+    micro-batch size and micro-batch count of update u (global index; size = micro * count);
+    truncated: the last epoch was cut short by max_steps (a "step" is one optimizer update)."""
 
     sizes: list[list[int]]
     micro: list[int]
-    steps: list[int]
+    num_micro_batches: list[int]
     truncated: bool
 
     @property
@@ -100,13 +100,14 @@ def plan(
             truncated = remaining >= schedule(updates if unit == "update" else epoch)
             break
     flat = [s for epoch_sizes in sizes for s in epoch_sizes]
-    micro, steps = _split(flat, strategy, micro_batch_size, max_device_batch)
-    return Plan(sizes, micro, steps, truncated)
+    micro, counts = _split(flat, strategy, micro_batch_size, max_device_batch)
+    return Plan(sizes, micro, counts, truncated)
 
 
 def _split(
     sizes: list[int], strategy: str, micro_batch_size: int | None, max_device_batch: int | None
 ) -> tuple[list[int], list[int]]:
+    """(micro-batch size, micro-batch count) per update."""
     cap = max_device_batch or max(sizes)
     if strategy == "accumulate":
         m = micro_batch_size or min(min(sizes), cap)
@@ -119,7 +120,7 @@ def _split(
                 f"micro_batch_size={m}; these are not: {bad}"
             )
         return [m] * len(sizes), [s // m for s in sizes]
-    micro, steps = [], []
+    micro, counts = [], []
     for s in sizes:
         k = -(-s // cap)
         if s % k:
@@ -128,5 +129,5 @@ def _split(
                 f"into {k} equal micro-batches; use sizes divisible by {k} (e.g. powers of two)"
             )
         micro.append(s // k)
-        steps.append(k)
-    return micro, steps
+        counts.append(k)
+    return micro, counts

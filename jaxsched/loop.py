@@ -391,7 +391,7 @@ def set_up(
         micro_batch_size=micro_batch_size,
         max_device_batch=max_device_batch,
     )
-    tx = _accumulating(tx, plan)
+    tx = accumulating(tx, plan)
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(plan.micro, mesh.size, "(micro-)batch size")
@@ -405,7 +405,7 @@ def set_up(
         model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
     )
     chunk_fn = None
-    if scan_chunks and mesh is None and max(plan.steps) == 1 and sync_every > 1:
+    if scan_chunks and mesh is None and max(plan.num_micro_batches) == 1 and sync_every > 1:
         chunk_fn = _chunk_fn(step_fn, state, train_data, plan.micro[0], scan_chunks)
     start_epoch, history, best = 0, History(), None
     if manager is not None and resume:
@@ -428,14 +428,14 @@ def set_up(
     )
 
 
-def _accumulating(
+def accumulating(
     tx: optax.GradientTransformation, plan: batching.Plan
 ) -> optax.GradientTransformation:
-    """`tx`, accumulating every update's `plan.steps` micro-batches where there are several."""
-    if max(plan.steps) == 1:
+    """`tx`, accumulating each update's `plan.num_micro_batches[u]` micro-batches where several."""
+    if max(plan.num_micro_batches) == 1:
         return tx
-    k_table = jnp.asarray(plan.steps, jnp.int32)
-    return optimizers.accumulate(tx, lambda u: k_table[jnp.minimum(u, len(plan.steps) - 1)])
+    counts = jnp.asarray(plan.num_micro_batches, jnp.int32)
+    return optimizers.accumulate(tx, lambda u: counts[jnp.minimum(u, len(counts) - 1)])
 
 
 def _chunk_fn(
@@ -573,7 +573,7 @@ def dispatch_epoch(
     update, offset, pending = _first_update(plan, epoch), 0, []
     for size in plan.sizes[epoch]:
         micro, micro_batches = plan.micro[update], []
-        for j in range(plan.steps[update]):
+        for j in range(plan.num_micro_batches[update]):
             state, metrics = dispatch(state, perm[offset + j * micro : offset + (j + 1) * micro])
             micro_batches.append(metrics)
         offset, update = offset + size, update + 1

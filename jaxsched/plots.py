@@ -13,16 +13,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxsched import results  # noqa: E402
+
 
 def save(fig: plt.Figure, path: str | os.PathLike) -> Path:
-    """Saves `fig` as PNG (written to a temporary name, then renamed) and closes it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # one per process
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    plt.close(fig)
-    return path
+    """Saves `fig` as PNG atomically (`results.atomic_path`) and closes it."""
+    try:
+        with results.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def _finite(values: Sequence[Any]) -> np.ndarray:
@@ -139,21 +140,22 @@ def epoch_curves(
 
 
 def lr_sweep(run: Mapping[str, Any], summary: Mapping[str, Any]) -> plt.Figure:
-    """Batch loss (faint) and its smoothed curve against the learning rate of a one-run sweep.
+    """Batch loss (faint) and the smoothed curve the rule read, against the learning rate of a
+    one-run sweep.
 
-    run: {"history": {"steps": {"learning_rate", "loss"}}}; summary: "lr_min" / "lr_max".
+    run: {"history": {"steps": {"learning_rate", "loss"}}}; summary: `range_test.
+    suggest_from_sweep`'s ("lr_min", "lr_max", "smoothed_loss": the first used_steps updates,
+    "beta"), drawn as given (nothing is recomputed here).
     """
-    from jaxsched.range_test import despike, smooth
-
     steps = run["history"]["steps"]
     lrs, loss = _finite(steps["learning_rate"]), _finite(steps["loss"])
     ok = np.isfinite(loss)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(lrs[ok], loss[ok], color="0.7", lw=0.8, label="batch loss")
-    end = summary.get("used_steps") or int(ok.sum())
-    if end:
-        beta = summary.get("beta", 0.98)
-        ax.plot(lrs[:end], smooth(despike(loss[:end]), beta), lw=2, label=f"smoothed ({beta:.2f})")
+    smoothed = _finite(summary.get("smoothed_loss") or [])
+    if len(smoothed):
+        label = f"smoothed (beta {summary['beta']:.2f})" if "beta" in summary else "smoothed"
+        ax.plot(lrs[: len(smoothed)], smoothed, lw=2, label=label)
     for name, color in (("lr_min", "g"), ("lr_max", "m")):
         if summary.get(name):
             ax.axvline(

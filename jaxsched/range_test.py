@@ -187,7 +187,8 @@ def suggest_from_sweep(
       bin_decades: width in log10(lr) of the bins the slope is measured between.
 
     Returns:
-      {"lr_min", "lr_max", "used_steps", "stopped_at", "rule"}.
+      {"lr_min", "lr_max", "used_steps", "stopped_at", "rule", "beta", "smoothed_loss": the
+       smoothed curve the rule read, one value per update of the first used_steps}.
 
     Raises:
       ValueError: on mismatched lengths or fewer than skip_start + 2 finite losses.
@@ -224,11 +225,13 @@ def suggest_from_sweep(
         "stopped_at": explosion,
         "rule": "lr_max: minimum of the smoothed loss; lr_min: steepest fall of the smoothed "
         "loss against log10(lr) before it",
+        "beta": beta,
+        "smoothed_loss": smoothed[:end].tolist(),
     }
 
 
 # ------------------------------------------------------------------------------------------------
-# Batch-size range: b_min / b_max for cyclic_batch_size from a batch-size sweep.
+# Batch-size range: b_min / b_max for batch_schedules.cyclic_batch_size from a batch-size sweep.
 
 
 def _median3_tukey(values: Sequence[float]) -> list[float]:
@@ -308,6 +311,62 @@ def suggest_batch_bounds(
       ValueError: on mismatched lengths, sizes that are not positive integers, accuracies
         outside [0, 1], tolerance outside (0, 1), or when every run diverged.
     """
+    runs = _check_batch_sweep(batch_sizes, final_accuracies, tolerance)
+    sizes = sorted(runs)
+    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
+    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
+    usable = [i for i in range(len(sizes)) if ok[i]]
+    if not usable:
+        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    enough = len(usable) >= 3
+    smoothed = _median3_tukey(raw) if enough else list(raw)
+    best = max(usable, key=lambda i: (smoothed[i], raw[i]))
+    threshold = smoothed[best] - tolerance
+
+    def inside(i: int) -> bool:
+        return ok[i] and smoothed[i] >= threshold - 1e-12
+
+    low = high = best
+    while low > 0 and inside(low - 1):
+        low -= 1
+    while high < len(sizes) - 1 and inside(high + 1):
+        high += 1
+    b_min, b_max = sizes[low], sizes[high]
+    bracketed = enough and high < len(sizes) - 1
+    message = _plateau_message(
+        sizes,
+        ok,
+        raw,
+        smoothed,
+        n_usable=len(usable),
+        best=best,
+        low=low,
+        high=high,
+        threshold=threshold,
+        tolerance=tolerance,
+    )
+    return {
+        "b_min": b_min,
+        "b_max": b_max,
+        "bracketed": bracketed,
+        "message": message,
+        "best_batch_size": sizes[best],
+        "best_accuracy": smoothed[best],
+        "threshold": threshold,
+        "plateau": sizes[low : high + 1],
+        "sizes": sizes,
+        "smoothed": [v if good else None for v, good in zip(smoothed, ok, strict=True)],
+        "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
+        "rule": "running median of 3 in log2(batch) (diverged = 0); b_min..b_max: the contiguous "
+        "non-diverged run around the best smoothed accuracy within tolerance of it; bracketed "
+        "when a larger swept batch falls below that band or diverged",
+    }
+
+
+def _check_batch_sweep(
+    batch_sizes: Sequence[int], final_accuracies: Sequence[float | None], tolerance: float
+) -> dict[int, list[float]]:
+    """`suggest_batch_bounds`'s input checks: the runs' accuracies (NaN if diverged) by size."""
     if len(batch_sizes) != len(final_accuracies):
         raise ValueError(
             f"batch_sizes and final_accuracies must have the same length, got "
@@ -331,30 +390,30 @@ def suggest_batch_bounds(
                 f"got {accuracy!r}"
             )
         runs.setdefault(int(size), []).append(value)
-    sizes = sorted(runs)
-    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
-    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
-    usable = [i for i in range(len(sizes)) if ok[i]]
-    if not usable:
-        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
-    enough = len(usable) >= 3
-    smoothed = _median3_tukey(raw) if enough else list(raw)
-    best = max(usable, key=lambda i: (smoothed[i], raw[i]))
-    threshold = smoothed[best] - tolerance
+    return runs
 
-    def inside(i: int) -> bool:
-        return ok[i] and smoothed[i] >= threshold - 1e-12
 
-    low = high = best
-    while low > 0 and inside(low - 1):
-        low -= 1
-    while high < len(sizes) - 1 and inside(high + 1):
-        high += 1
-    b_min, b_max = sizes[low], sizes[high]
+def _plateau_message(
+    sizes: list[int],
+    ok: list[bool],
+    raw: list[float],
+    smoothed: list[float],
+    *,
+    n_usable: int,
+    best: int,
+    low: int,
+    high: int,
+    threshold: float,
+    tolerance: float,
+) -> str:
+    """`suggest_batch_bounds`'s message: why the plateau sizes[low..high] is (not) bracketed
+    and what to extend."""
+    enough = n_usable >= 3
     bracketed = enough and high < len(sizes) - 1
+    b_min, b_max = sizes[low], sizes[high]
     if not enough:
         message = (
-            f"only {len(usable)} batch size(s) gave a finite accuracy; sweep at least 3 "
+            f"only {n_usable} batch size(s) gave a finite accuracy; sweep at least 3 "
             f"(powers of two) to bracket the plateau"
         )
     elif bracketed:
@@ -380,19 +439,4 @@ def suggest_batch_bounds(
             )
     if enough and low == 0:
         message += f"; b_min={b_min} is the smallest batch swept (smaller ones were not tried)"
-    return {
-        "b_min": b_min,
-        "b_max": b_max,
-        "bracketed": bracketed,
-        "message": message,
-        "best_batch_size": sizes[best],
-        "best_accuracy": smoothed[best],
-        "threshold": threshold,
-        "plateau": sizes[low : high + 1],
-        "sizes": sizes,
-        "smoothed": [v if good else None for v, good in zip(smoothed, ok, strict=True)],
-        "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
-        "rule": "running median of 3 in log2(batch) (diverged = 0); b_min..b_max: the contiguous "
-        "non-diverged run around the best smoothed accuracy within tolerance of it; bracketed "
-        "when a larger swept batch falls below that band or diverged",
-    }
+    return message

@@ -5,6 +5,7 @@ any JSON reader can load them. Every file carries the config that produced it, t
 versions, the device and wall-clock times.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -15,7 +16,7 @@ import platform
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,28 +120,52 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Writes `obj` as JSON to `path` via a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """The one atomic writer for results, plots and benchmarks: yields a temporary path beside
+    `path`; when the block ends without error the file is flushed to disk and renamed onto `path`
+    (normal permissions), otherwise removed. A crash or interrupt leaves either the previous file
+    or the new one, never half of one.
 
-    A crash or interrupt leaves either the previous file or the new one, never half of one.
+      >>> import os, tempfile
+      >>> target = os.path.join(tempfile.mkdtemp(), "out", "notes.txt")
+      >>> with atomic_path(target) as tmp:
+      ...     _ = tmp.write_text("done")
+      >>> open(target).read(), os.listdir(os.path.dirname(target))
+      ('done', ['notes.txt'])
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_jsonable(obj), f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Writes `obj` as JSON (`to_jsonable`, indented) to `path` atomically (`atomic_path`)."""
+    text = json.dumps(to_jsonable(obj), indent=1, allow_nan=False) + "\n"
+    return write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Writes `text` to `path` atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -426,6 +426,75 @@ def fit_grid(
         `loop.check_inputs` rejects (as `loop.fit` does) and a bad strategy / probe_steps /
         data_seed / grid.
     """
+    grid, plan = _check_grid(
+        model,
+        tx,
+        train_data,
+        eval_data,
+        hyperparams,
+        seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        batch_size_unit=batch_size_unit,
+        data_seed=data_seed,
+        eval_batch_size=eval_batch_size,
+        strategy=strategy,
+        max_steps=max_steps,
+        max_loss=max_loss,
+        sync_every=sync_every,
+        probe_steps=probe_steps,
+    )
+    run_start = time.perf_counter()
+    runner, timings, probe_compile_time = _build_runner(
+        model,
+        tx,
+        grid,
+        train_data,
+        plan,
+        strategy=strategy,
+        data_seed=data_seed,
+        augment=augment,
+        batch_augment=batch_augment,
+        regularizer=regularizer,
+        max_loss=max_loss,
+        probe_steps=probe_steps,
+    )
+    histories = [History() for _ in grid]
+    guards = [hooks.DivergenceGuard(max_loss) for _ in grid]
+    _run_grid_epochs(
+        runner,
+        plan,
+        train_data,
+        eval_data,
+        histories,
+        guards,
+        data_seed=data_seed,
+        eval_batch_size=eval_batch_size,
+        sync_every=sync_every,
+    )
+    return _grid_result(grid, runner, histories, timings, probe_compile_time, run_start)
+
+
+def _check_grid(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None,
+    hyperparams: Mapping[str, Sequence[float] | float] | None,
+    seeds: Sequence[int] | int,
+    *,
+    epochs: int,
+    batch_size: batching.BatchSize,
+    batch_size_unit: str,
+    data_seed: int,
+    eval_batch_size: int,
+    strategy: str,
+    max_steps: int | None,
+    max_loss: float,
+    sync_every: int,
+    probe_steps: int,
+) -> tuple[list[dict[str, float]], batching.Plan]:
+    """`fit_grid`'s input checks, in its order, before anything compiles: (grid, plan)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     loop.check_inputs(
@@ -442,20 +511,42 @@ def fit_grid(
     if probe_steps < 1:
         raise ValueError(f"probe_steps must be >= 1, got {probe_steps}")
     grid = members(hyperparams, seeds)
-    k, n = len(grid), len(train_data.images)
+    n = len(train_data.images)
     plan = batching.plan(
         n, batch_size, epochs=epochs, unit=batch_size_unit, max_steps=max_steps, strategy="shapes"
     )
     if not isinstance(data_seed, numbers.Integral) or data_seed < 0:
         raise ValueError(f"data_seed must be an int >= 0, got {data_seed!r}")
-    sample = train_data.images[:1]
     init = functools.partial(model.init, train=False)
-    variables = jax.eval_shape(init, jax.random.key(0), sample)
+    variables = jax.eval_shape(init, jax.random.key(0), train_data.images[:1])
     opt_state = jax.eval_shape(tx.init, variables["params"])
     first_values = {name: v for name, v in grid[0].items() if name != "seed"}
     set_hyperparams(opt_state, first_values)  # checks the names before anything compiles
+    return grid, plan
 
-    run_start = time.perf_counter()
+
+def _build_runner(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    grid: list[dict[str, float]],
+    train_data: data.Dataset,
+    plan: batching.Plan,
+    *,
+    strategy: str,
+    data_seed: int,
+    augment: train.AugmentFn | None,
+    batch_augment: train.BatchAugmentFn | None,
+    regularizer: train.RegularizerFn | None,
+    max_loss: float,
+    probe_steps: int,
+) -> tuple[_Vmap | _Sequential, dict[str, float], float]:
+    """Initializes the grid and picks its strategy: (runner, timings, probe_compile_time).
+
+    For "auto" (K > 1) both strategies compile and are timed on the first batch; the slower
+    one is dropped (with its copies of the states) and its compile time returned.
+    """
+    k, n = len(grid), len(train_data.images)
+    sample = train_data.images[:1]
     carry = (init_grid(model, tx, grid, sample), jax.device_put(np.ones(k, bool)))
     grid_step = make_grid_step(
         train.make_train_step(model, tx, augment, regularizer, batch_augment), max_loss
@@ -476,9 +567,23 @@ def fit_grid(
         runner = (_Vmap if strategy == "vmap" else _Sequential)(grid_step, eval_step, carry)
         probe_compile_time = 0.0
     del carry
+    return runner, timings, probe_compile_time
 
-    histories = [History() for _ in grid]
-    guards = [hooks.DivergenceGuard(max_loss) for _ in grid]
+
+def _run_grid_epochs(
+    runner: _Vmap | _Sequential,
+    plan: batching.Plan,
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None,
+    histories: list[History],
+    guards: list[hooks.DivergenceGuard],
+    *,
+    data_seed: int,
+    eval_batch_size: int,
+    sync_every: int,
+) -> None:
+    """Trains the grid through `plan`'s epochs, recording each member's History."""
+    n = len(train_data.images)
 
     def dispatch(_: None, idx: np.ndarray) -> tuple[None, Any]:
         return None, runner.step(train_data.images[idx], train_data.labels[idx])
@@ -506,6 +611,16 @@ def fit_grid(
                 history.epochs["val_loss"].append(float(val[0][i]))
                 history.epochs["val_accuracy"].append(float(val[1][i]))
 
+
+def _grid_result(
+    grid: list[dict[str, float]],
+    runner: _Vmap | _Sequential,
+    histories: list[History],
+    timings: dict[str, float],
+    probe_compile_time: float,
+    run_start: float,
+) -> GridResult:
+    """Fills the histories' run totals (compilations, compile/wall time, memory): the result."""
     compile_time = runner.train.compile_time_s + runner.eval.compile_time_s + probe_compile_time
     state = jax.block_until_ready(runner.state)
     wall_time = time.perf_counter() - run_start

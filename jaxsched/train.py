@@ -4,6 +4,7 @@ Data flows one way: (images, labels) -> optional on-device augmentation -> model
 optax update. The step functions know nothing about files, epochs or logging.
 """
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -44,9 +45,13 @@ class TrainState(NamedTuple):
 def init_train_state(
     model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array, sample_images: jax.Array
 ) -> TrainState:
-    """Initializes parameters from `rng` for inputs shaped like `sample_images` [B, H, W, C]."""
+    """Initializes parameters from `rng` for inputs shaped like `sample_images` [B, H, W, C].
+
+    `model.init` runs as one compiled program, cached per model (the same values as running it
+    op by op, without compiling each initializer's shape on its own first).
+    """
     init_rng, step_rng = jax.random.split(rng)
-    variables = model.init(init_rng, sample_images, train=False)
+    variables = _compiled_init(model)(init_rng, sample_images)
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -55,6 +60,20 @@ def init_train_state(
         opt_state=tx.init(params),
         rng=step_rng,
     )
+
+
+def _compiled_init(model: nn.Module) -> Callable[[jax.Array, jax.Array], Any]:
+    """jit(model.init) in evaluation mode, one per distinct model (a module with unhashable
+    fields is initialized op by op)."""
+    try:
+        return _jit_init(model)
+    except TypeError:  # unhashable model
+        return functools.partial(model.init, train=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _jit_init(model: nn.Module) -> Callable[[jax.Array, jax.Array], Any]:
+    return jax.jit(functools.partial(model.init, train=False))
 
 
 def make_train_step(

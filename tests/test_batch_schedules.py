@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from jaxsched.range_test import suggest_batch_bounds
-from jaxsched.schedules import (
+from jaxsched.batch_schedules import (
     batch_size_steps,
     cyclic_batch_size,
     epoch_batch_cycle,
     growing_cyclic_batch_size,
 )
+from jaxsched.range_test import suggest_batch_bounds
 
 # ------------------------------------------------------------------------------------------------
 # References: the triangle in floats, sampled at the middle of each unit.

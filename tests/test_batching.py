@@ -16,7 +16,11 @@ def cycle(sizes):
 
 def test_constant_batch_plan_drops_the_remainder():
     p = batching.plan(100, 32, epochs=2)
-    assert p.sizes == [[32, 32, 32], [32, 32, 32]] and p.steps == [1] * 6 and not p.truncated
+    assert (
+        p.sizes == [[32, 32, 32], [32, 32, 32]]
+        and p.num_micro_batches == [1] * 6
+        and not p.truncated
+    )
 
 
 def test_schedule_plans_by_update_and_by_epoch():
@@ -37,9 +41,13 @@ def test_max_steps_truncates_mid_epoch():
 def test_accumulation_plans():
     sizes = cycle([64, 128, 256])
     shapes = batching.plan(1024, sizes, epochs=1, max_device_batch=128)
-    assert list(zip(shapes.micro, shapes.steps, strict=True))[:3] == [(64, 1), (128, 1), (128, 2)]
+    assert list(zip(shapes.micro, shapes.num_micro_batches, strict=True))[:3] == [
+        (64, 1),
+        (128, 1),
+        (128, 2),
+    ]
     acc = batching.plan(1024, sizes, epochs=1, strategy="accumulate")
-    assert set(acc.micro) == {64} and acc.steps[:3] == [1, 2, 4]
+    assert set(acc.micro) == {64} and acc.num_micro_batches[:3] == [1, 2, 4]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +102,7 @@ def test_k_micro_batches_make_the_update_of_one_k_times_larger_batch(fashion_sma
     images, labels = fashion_small[0].images[:64], fashion_small[0].labels[:64]
     tx = optimizers.make("adam", 1e-2)
     model, state = mlp_state(tx, images)
-    big, _ = train.make_train_step(model, tx)(state, images, labels)
+    big, _ = jax.jit(train.make_train_step(model, tx))(state, images, labels)
 
     acc_tx = optimizers.accumulate(tx, 4)
     acc_state = state._replace(opt_state=acc_tx.init(state.params))

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from jaxsched import plots, schedules
+from jaxsched import plots, range_test, schedules
 
 
 def test_schedule_curves_draw_the_schedule_values(tmp_path):
@@ -40,3 +40,14 @@ def test_violins_draw_raw_samples_and_precomputed_densities(tmp_path):
     segments = [s for c in pre.collections if hasattr(c, "get_segments") for s in c.get_segments()]
     assert any(np.allclose(s[:, 1], 7.0) for s in segments)  # the given mean is drawn
     assert plots.save(fig, tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lr_sweep_draws_the_smoothed_curve_the_rule_read():
+    lrs = np.geomspace(1e-4, 1.0, 60).tolist()
+    loss = (2.0 - np.linspace(0, 1, 60) + 0.05 * np.sin(np.arange(60))).tolist()
+    summary = range_test.suggest_from_sweep(lrs, loss, beta=0.8, skip_start=5)
+    fig = plots.lr_sweep({"history": {"steps": {"learning_rate": lrs, "loss": loss}}}, summary)
+    raw, smoothed = fig.axes[0].get_lines()[:2]
+    np.testing.assert_allclose(raw.get_ydata(), loss)
+    np.testing.assert_allclose(smoothed.get_ydata(), summary["smoothed_loss"])
+    assert "0.80" in smoothed.get_label()

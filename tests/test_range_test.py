@@ -96,6 +96,15 @@ def test_sweep_suggestion_on_a_known_curve():
     assert s["stopped_at"] is not None and s["used_steps"] < len(lrs)
 
 
+def test_sweep_suggestion_returns_the_curve_it_read():
+    lrs, loss = synthetic_sweep(spike_at=3)
+    s = suggest_from_sweep(lrs, loss, beta=0.9, skip_start=10)
+    curve = np.asarray(s["smoothed_loss"])
+    assert len(curve) == s["used_steps"] and s["beta"] == 0.9
+    np.testing.assert_allclose(curve, smooth(despike(loss), 0.9)[: len(curve)], rtol=1e-12)
+    assert s["lr_max"] == lrs[10 + int(np.argmin(curve[10:]))]
+
+
 def test_sweep_suggestion_survives_an_early_spike_and_nan():
     lrs, loss = synthetic_sweep(spike_at=3, nan_from=190)
     s = suggest_from_sweep(lrs, loss)

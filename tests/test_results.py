@@ -31,6 +31,14 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path):
     assert os.listdir(tmp_path) == ["r.json"]
 
 
+def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
+    path = results.write_text_atomic(tmp_path / "a.md", "old")
+    with pytest.raises(KeyboardInterrupt), results.atomic_path(path) as tmp:
+        tmp.write_text("half of the new")
+        raise KeyboardInterrupt
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.md"]
+
+
 def test_history_round_trips_through_json(tmp_path):
     h = results.History()
     h.steps["loss"] += [2.3, math.nan]

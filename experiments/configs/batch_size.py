@@ -13,7 +13,7 @@ from jaxsched import batching, validation
 from jaxsched.validation import ConfigError
 
 CYCLIC_POLICIES = ("fixed", "cyclic", "growing_cyclic", "epoch_cycle", "increase", "clr")
-# The policies that double the batch from b_min to b_max (jaxsched.schedules'
+# The policies that double the batch from b_min to b_max (jaxsched.batch_schedules'
 # cyclic_batch_size, growing_cyclic_batch_size and epoch_batch_cycle take powers of two only).
 DOUBLING_POLICIES = ("cyclic", "growing_cyclic", "epoch_cycle")
 

@@ -3,10 +3,11 @@
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-HE_NORMAL = jax.nn.initializers.he_normal()
+from jaxsched import initializers
+
+HE_NORMAL = initializers.get("he_normal")
 
 
 class MLP(nn.Module):

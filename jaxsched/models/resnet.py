@@ -41,16 +41,16 @@ from collections.abc import Callable
 from typing import Literal
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from jaxsched import initializers
 from jaxsched.models.conv import Conv, ConvImpl
 from jaxsched.models.utils import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM
 
 Shortcut = Literal["A", "B"]
 
 # Keras's 'he_normal': truncated normal, variance 2 / fan_in.
-HE_NORMAL = jax.nn.initializers.he_normal()
+HE_NORMAL = initializers.get("he_normal")
 
 STAGE_FEATURES = (16, 32, 64)
 
