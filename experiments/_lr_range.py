@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments import common
 from experiments.configs.lr_range_test import DEFAULT, Config
-from jaxsched import data, loop, optimizers, plots, range_test, results, sweep, validation
+from jaxsched import data, find, loop, optimizers, plots, range_test, results, sweep, validation
 from jaxsched.models import LeNet5
 
 NAME = "lr_range_test"
@@ -144,23 +144,18 @@ def _sweep(config, recorder, model, train, done, quiet) -> dict[str, Any]:
         print(f"reusing the completed sweep in {recorder.workdir / 'results.json'}")
         run = dict(done[key])
     else:
-        schedule = range_test.sweep_schedule(
-            config.sweep_start, config.sweep_end, config.sweep_steps
-        )
-        steps_per_epoch = data.num_batches(len(train.labels), config.batch_size)
-        _, history = loop.fit(
+        history = find.sweep_history(
             model,
-            optimizers.make(config.optimizer, schedule),
+            config.optimizer,
             train,
-            epochs=math.ceil(config.sweep_steps / steps_per_epoch),
+            lr_start=config.sweep_start,
+            lr_end=config.sweep_end,
+            num_steps=config.sweep_steps,
+            factor=config.sweep_factor,
             batch_size=config.batch_size,
             seed=config.seed,
-            max_steps=config.sweep_steps,
-            stop_when=range_test.explosion_rule(config.sweep_factor),
-            sync_every=10,
             devices=recorder.devices,
             quiet=quiet,
-            description="sweep",
         )
         run = {"learning_rate": key, "final": _final(history), "history": history.to_dict()}
     steps = run["history"]["steps"]

@@ -94,6 +94,14 @@ def random_crop_flip(key: jax.Array, image: jax.Array, pad: int = 4) -> jax.Arra
 
     Returns:
       float[H, W, C], the same shape and dtype as `image`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> image = jnp.ones((8, 8, 3))
+      >>> out = augment.random_crop_flip(jax.random.PRNGKey(0), image, pad=2)
+      >>> out.shape, bool(jnp.isin(out, jnp.array([0.0, 1.0])).all())  # ones, zero padding
+      ((8, 8, 3), True)
     """
     _check_pad(pad)
     height, width, channels = image.shape
@@ -105,7 +113,14 @@ def random_crop_flip(key: jax.Array, image: jax.Array, pad: int = 4) -> jax.Arra
 
 
 def he_augment(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
-    """`random_crop_flip` on every image of images float[B, H, W, C], one key per example."""
+    """`random_crop_flip` on every image of images float[B, H, W, C], one key per example.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment.he_augment(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3)), pad=2).shape
+      (2, 8, 8, 3)
+    """
     _check_images(images)
     keys = jax.random.split(key, images.shape[0])
     return jax.vmap(functools.partial(random_crop_flip, pad=pad))(keys, images)
@@ -159,6 +174,13 @@ def cutout_mask(
 
     Returns:
       bool[height, width].
+
+    Examples:
+      >>> import jax
+      >>> from jaxsched import augment
+      >>> mask = augment.cutout_mask(jax.random.PRNGKey(0), 8, 8, size=4)
+      >>> mask.shape, str(mask.dtype), 1 <= int(mask.sum()) <= 16  # one 4 x 4 hole, maybe clipped
+      ((8, 8), 'bool', True)
     """
     _check_cutout(size, num_holes)
     _check_size_fits(size, height, width)
@@ -184,6 +206,13 @@ def cutout(key: jax.Array, image: jax.Array, size: int = 16, num_holes: int = 1)
 
     Returns:
       float[H, W, C], the same shape and dtype as `image`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> out = augment.cutout(jax.random.PRNGKey(0), jnp.ones((8, 8, 3)), size=4)
+      >>> out.shape, 1 <= int((out == 0).all(axis=-1).sum()) <= 16  # zeroed pixels
+      ((8, 8, 3), True)
     """
     height, width, _ = image.shape
     mask = cutout_mask(key, height, width, size, num_holes)
@@ -193,7 +222,14 @@ def cutout(key: jax.Array, image: jax.Array, size: int = 16, num_holes: int = 1)
 def cutout_batch(
     key: jax.Array, images: jax.Array, size: int = 16, num_holes: int = 1
 ) -> jax.Array:
-    """`cutout` on every image of images float[B, H, W, C], one key (own holes) per example."""
+    """`cutout` on every image of images float[B, H, W, C], one key (own holes) per example.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment.cutout_batch(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3)), size=4).shape
+      (2, 8, 8, 3)
+    """
     _check_images(images)
     keys = jax.random.split(key, images.shape[0])
     return jax.vmap(functools.partial(cutout, size=size, num_holes=num_holes))(keys, images)
@@ -202,7 +238,14 @@ def cutout_batch(
 def he_cutout(
     key: jax.Array, image: jax.Array, pad: int = 4, size: int = 16, num_holes: int = 1
 ) -> jax.Array:
-    """`random_crop_flip` then `cutout` on one image float[H, W, C] (DeVries' CIFAR setting)."""
+    """`random_crop_flip` then `cutout` on one image float[H, W, C] (DeVries' CIFAR setting).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment.he_cutout(jax.random.PRNGKey(0), jnp.ones((8, 8, 3)), pad=2, size=4).shape
+      (8, 8, 3)
+    """
     key_crop, key_cutout = jax.random.split(key)
     return cutout(key_cutout, random_crop_flip(key_crop, image, pad), size, num_holes)
 
@@ -237,6 +280,14 @@ def batch_augment(
 
     Returns:
       (images float[M * B, H, W, C], labels [M * B]).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> key, images, labels = jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3)), jnp.array([3, 7])
+      >>> images, labels = augment.batch_augment(key, images, labels, 2, augment.he_augment)
+      >>> images.shape, labels.tolist()
+      ((4, 8, 8, 3), [3, 7, 3, 7])
     """
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}")
@@ -268,6 +319,15 @@ def make(
 
     Raises:
       ValueError: for an unknown `name` or an invalid `pad`, `cutout_size` or `num_holes`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment_fn = augment.make("he+cutout", pad=2, cutout_size=4)
+      >>> augment_fn(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3))).shape
+      (2, 8, 8, 3)
+      >>> print(augment.make(None))
+      None
     """
     if name is None or name == "none":
         return None
@@ -313,6 +373,14 @@ def make_batch_augment(
 
     Raises:
       ValueError: for `copies` < 1 and for the arguments `make` rejects.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> batch_fn = augment.make_batch_augment(3, "he", pad=2)
+      >>> images, labels = batch_fn(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3)), jnp.arange(2))
+      >>> images.shape, labels.tolist()
+      ((6, 8, 8, 3), [0, 1, 0, 1, 0, 1])
     """
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}")

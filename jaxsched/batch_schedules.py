@@ -118,6 +118,12 @@ def cyclic_batch_size(
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import batch_schedules
+      >>> batch_size = batch_schedules.cyclic_batch_size(32, 128, step_size=3)
+      >>> [batch_size(k) for k in range(8)]
+      [32, 64, 128, 128, 64, 32, 32, 64]
+
     References:
       Smith, Kindermans, Ying & Le, "Don't Decay the Learning Rate, Increase the Batch Size",
       ICLR 2018, https://arxiv.org/abs/1711.00489; Smith 2017 (CLR),
@@ -174,6 +180,12 @@ def growing_cyclic_batch_size(
 
     Raises:
       ValueError: naming the offending parameter.
+
+    Examples:
+      >>> from jaxsched import batch_schedules
+      >>> batch_size = batch_schedules.growing_cyclic_batch_size(32, 64, step_size=3, b_limit=128)
+      >>> [batch_size(k) for k in range(12)]
+      [32, 64, 64, 64, 64, 32, 32, 64, 128, 128, 64, 32]
 
     References:
       Smith, Kindermans, Ying & Le 2018, https://arxiv.org/abs/1711.00489.
@@ -237,6 +249,12 @@ def epoch_batch_cycle(
 
     Raises:
       ValueError: naming the offending parameter.
+
+    Examples:
+      >>> from jaxsched import batch_schedules
+      >>> batch_size = batch_schedules.epoch_batch_cycle(32, num_sizes=3)
+      >>> [batch_size(epoch) for epoch in range(6)]
+      [32, 64, 128, 32, 64, 128]
     """
     b_min = _as_power_of_two("b_min", b_min)
     num_sizes = _as_count("num_sizes", num_sizes)
@@ -278,6 +296,12 @@ def batch_size_steps(
 
     Raises:
       ValueError: naming the offending parameter.
+
+    Examples:
+      >>> from jaxsched import batch_schedules
+      >>> batch_size = batch_schedules.batch_size_steps(128, boundaries=[2, 4], factor=2)
+      >>> [batch_size(epoch) for epoch in range(6)]
+      [128, 128, 256, 256, 512, 512]
 
     References:
       Smith, Kindermans, Ying & Le 2018, https://arxiv.org/abs/1711.00489.

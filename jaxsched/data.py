@@ -65,6 +65,30 @@ class Dataset(NamedTuple):
         return int(self.labels.shape[0])
 
 
+def as_dataset(value: Any, name: str = "train_data") -> Dataset:
+    """A `Dataset` from a Dataset or an (inputs, targets) pair of arrays (inputs [N, ...]
+    floating point, i.e. already preprocessed; targets [N] class labels or regression targets).
+
+    Examples:
+      >>> ds = as_dataset((np.zeros((4, 3), np.float32), np.arange(4)))
+      >>> ds.images.shape, ds.labels.tolist()
+      ((4, 3), [0, 1, 2, 3])
+    """
+    if isinstance(value, Dataset):
+        return value
+    if isinstance(value, tuple | list) and len(value) == 2:
+        inputs, targets = np.asarray(value[0]), np.asarray(value[1])
+        if inputs.dtype.kind in "iub":
+            raise ValueError(
+                f"{name} inputs must be floating point (preprocessed), got {inputs.dtype}"
+            )
+        return Dataset(inputs, targets)
+    raise ValueError(
+        f"{name} must be a jaxsched.data.Dataset or an (inputs, targets) pair of arrays, "
+        f"got {type(value).__name__}"
+    )
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset is neither on disk nor obtainable by download right now."""
 
@@ -134,16 +158,34 @@ def check_labels(labels: Any, num_classes: int, *, what: str = "labels") -> None
         raise ValueError(f"{what}: {problem}")
 
 
-def check_dataset(ds: Dataset, num_classes: int | None = None, *, what: str = "train_data") -> None:
+def check_dataset(
+    ds: Dataset,
+    num_classes: int | None = None,
+    *,
+    what: str = "train_data",
+    integer_labels: bool = True,
+) -> None:
     """Raises ValueError (message starts with `what`) unless `ds.images` has one leading example
     axis matching `ds.labels`, a 1-D integer array with values in [0, num_classes) (only >= 0
     when num_classes is None). Images are not copied (works on device arrays too).
+
+    integer_labels=False (regression targets): `ds.labels` need only have a leading example
+    axis matching the images'; its dtype and values are not checked here.
     """
     if num_classes is not None:
         _check_num_classes(num_classes)
     image_shape, labels = np.shape(ds.images), np.asarray(ds.labels)
     if len(image_shape) < 1:
         raise ValueError(f"{what}.images must have a leading example axis, got a scalar")
+    if not integer_labels:
+        if labels.ndim < 1:
+            raise ValueError(f"{what}.labels must have a leading example axis, got a scalar")
+        if image_shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"{what}: {image_shape[0]} images but {labels.shape[0]} labels "
+                "(images[i] and labels[i] must be the same example)"
+            )
+        return
     if labels.ndim != 1:
         raise ValueError(f"{what}.labels: labels must be 1-D, got shape {labels.shape}")
     if image_shape[0] != labels.shape[0]:

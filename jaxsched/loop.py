@@ -39,7 +39,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from jaxsched import batching, checkpoints, data, hooks, optimizers, parallel, train
+from jaxsched import batching, checkpoints, data, hooks, losses, optimizers, parallel, train
 from jaxsched.results import DONE, History
 from jaxsched.writers import MetricWriter
 
@@ -110,7 +110,9 @@ def evaluate(
     batch_size: int = 1000,
     mesh: jax.sharding.Mesh | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy over all `images` float32[N, H, W, C], `labels` int[N].
+    """Mean loss and accuracy over all `images` float32[N, ...] and `labels` (the targets:
+    int[N] class labels, or float[N] / float[N, K] for a regression loss, whose accuracy is
+    NaN: `eval_step` is `train.make_eval_step(model, loss)`).
 
     mesh: evaluate data-parallel, each batch (rounded up to a multiple of the devices, the
     padding masked out) split over the mesh; `state` should be replicated on it.
@@ -221,6 +223,7 @@ def fit(
     quiet: bool = False,
     description: str = "train",
     writers: Sequence[MetricWriter] = (),
+    loss: str | losses.Objective = "classification",
 ) -> tuple[train.TrainState, History]:
     """Trains `model` with `tx` from a fresh initialization seeded by `seed`.
 
@@ -229,7 +232,9 @@ def fit(
     restore_best, stop_when, the run's totals, checkpointing and metric writers.
 
     Args:
-      train_data: images float32[N, H, W, C] (already preprocessed), labels int[N].
+      train_data: inputs float32[N, ...] (already preprocessed; images [N, H, W, C], or
+        [N, d] for an MLP) and labels: the targets, int[N] class labels for
+        loss="classification", float[N] or float[N, K] (K the model's outputs) for "mse".
       epochs: number of passes over a fresh permutation each; an epoch ends when fewer
         examples remain than the next update needs (they are dropped; every example is still
         used across epochs).
@@ -281,6 +286,12 @@ def fit(
         batch size at step = updates made (1..N; after a resume only the new ones), and each
         epoch's record prefixed "epoch/". They are closed when the run ends. The History
         (and a results file made of it) is the same with or without them.
+      loss: what is minimized (`losses.objective`): "classification" (default; softmax
+        cross-entropy of the model's logits float[B, K] against integer labels, accuracy by
+        arg-max), "mse" (mean squared error for regression, e.g. the dead-ReLU nets on
+        y = |x|; accuracy is undefined and recorded as NaN, null in results files), or a
+        `losses.Objective`. Divergence is judged on the loss alone; restore_best and an
+        `early_stopping` / `target_reached` rule cannot monitor an accuracy under "mse".
 
     Returns:
       The final TrainState and the run's History. Per update it records the learning rate,
@@ -288,8 +299,22 @@ def fit(
 
     Raises:
       ValueError: naming the argument, before anything compiles, for inputs `check_inputs`
-        rejects (mismatched images/labels, labels outside the model's classes, ...).
+        rejects (mismatched images/labels, labels outside the model's classes, targets shaped
+        unlike the model's outputs, an unknown loss, an accuracy to monitor under "mse", ...).
+
+    Examples:
+      >>> import numpy as np, optax
+      >>> from jaxsched import loop
+      >>> from jaxsched.models import MLP
+      >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+      >>> y = (x[:, 0] > 0).astype(np.int32)
+      >>> state, history = loop.fit(MLP(hidden=(16,), num_classes=2), optax.sgd(0.5), (x, y),
+      ...                           epochs=3, batch_size=32, quiet=True)
+      >>> history.status, int(state.step), history.epochs["train_accuracy"][-1] > 0.9
+      ('done', 24, True)
     """
+    train_data = data.as_dataset(train_data, "train_data")
+    eval_data = None if eval_data is None else data.as_dataset(eval_data, "eval_data")
     check_inputs(
         model,
         train_data,
@@ -300,7 +325,9 @@ def fit(
         sync_every=sync_every,
         max_loss=max_loss,
         eval_batch_size=eval_batch_size,
+        loss=loss,
     )
+    _check_monitors(losses.objective(loss), restore_best, stop_when)
     identity = checkpoints.canonical_identity(checkpoint_identity)
     _check_scan_chunks(scan_chunks)
     keep_best = None if restore_best is None else hooks.KeepBest(restore_best)
@@ -326,6 +353,7 @@ def fit(
         checkpoint_dir=checkpoint_dir,
         checkpoint_identity=identity,
         resume=resume,
+        loss=loss,
     )
     if keep_best is not None and run.best is not None:
         keep_best.keep(*run.best)
@@ -372,6 +400,7 @@ def set_up(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_identity: Any = None,
     resume: bool = False,
+    loss: str | losses.Objective = "classification",
 ) -> Setup:
     """Builds a run as `fit` does (the arguments are fit's): the batch plan (and an optimizer
     accumulating micro-batches where the plan has them), the mesh, the initial state, the
@@ -381,6 +410,7 @@ def set_up(
     identity in checkpoint_dir (checkpoints.IdentityMismatchError).
     """
     _check_scan_chunks(scan_chunks)
+    objective = losses.objective(loss)
     plan = batching.plan(
         len(train_data.images),
         batch_size,
@@ -402,7 +432,7 @@ def set_up(
     started = time.perf_counter()
     state = train.init_train_state(model, tx, jax.random.key(seed), train_data.images[:1])
     step_fn = train.make_train_step(
-        model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups
+        model, tx, augment, regularizer, batch_augment, batchnorm_groups=groups, loss=objective
     )
     chunk_fn = None
     if scan_chunks and mesh is None and max(plan.num_micro_batches) == 1 and sync_every > 1:
@@ -418,7 +448,7 @@ def set_up(
         state=state,
         micro_batch_fn=train.CompiledStep(step_fn, donate_state=True),
         chunk_fn=chunk_fn,
-        eval_fn=train.CompiledStep(train.make_eval_step(model)),
+        eval_fn=train.CompiledStep(train.make_eval_step(model, objective)),
         seed=seed,
         start_epoch=start_epoch,
         history=history,
@@ -661,16 +691,21 @@ def check_inputs(
     sync_every: int = 100,
     max_loss: float = math.inf,
     eval_batch_size: int = 1000,
+    loss: str | losses.Objective = "classification",
 ) -> None:
     """The checks `fit` and `sweep.fit_grid` make before anything compiles: a ValueError naming
-    the argument for images and labels of different lengths, labels that are not a 1-D integer
-    array or lie outside [0, the model's output size), eval images shaped unlike the training
-    images, and epochs / max_steps / sync_every / eval_batch_size that are not ints >= 1, a
-    bool or non-int batch_size, a NaN max_loss. (batching.plan checks the batch sizes' range.)
+    the argument for an unknown `loss`, images and labels of different lengths, eval images
+    shaped unlike the training images, and epochs / max_steps / sync_every / eval_batch_size
+    that are not ints >= 1, a bool or non-int batch_size, a NaN max_loss. For classification
+    (integer targets), labels that are not a 1-D integer array or lie outside [0, the model's
+    output size); for a regression loss such as "mse", targets that are not finite real numbers
+    shaped float[N, K] like the model's outputs [N, K] (or float[N] for K = 1). (batching.plan
+    checks the batch sizes' range.) Inputs may have any shape [N, ...] the model takes.
 
-    The model's output size comes from `jax.eval_shape` of its initialization on one training
-    image (traced, not compiled or run).
+    The model's output shape comes from `jax.eval_shape` of its initialization on one training
+    example (traced, not compiled or run).
     """
+    objective = losses.objective(loss)
     for name, value in (
         ("epochs", epochs),
         ("sync_every", sync_every),
@@ -688,7 +723,10 @@ def check_inputs(
     datasets = {"train_data": train_data, "eval_data": eval_data}
     for name, dataset in datasets.items():
         if dataset is not None:
-            data.check_dataset(dataset, what=name)  # lengths; 1-D integer labels >= 0
+            if objective.integer_targets:
+                _check_not_float_labels(dataset.labels, name, objective)
+            # lengths; for integer targets 1-D integer labels >= 0
+            data.check_dataset(dataset, what=name, integer_labels=objective.integer_targets)
             if np.shape(dataset.labels)[0] == 0:
                 raise ValueError(f"{name} is empty")
     if eval_data is not None and np.shape(eval_data.images)[1:] != np.shape(train_data.images)[1:]:
@@ -696,18 +734,90 @@ def check_inputs(
             f"eval_data images are shaped {np.shape(eval_data.images)[1:]} but train_data's "
             f"{np.shape(train_data.images)[1:]}"
         )
-    num_classes = _num_outputs(model, train_data.images[:1])
+    output_shape = _output_shape(model, train_data.images[:1])
     for name, dataset in datasets.items():
-        if dataset is not None and num_classes is not None:
-            data.check_labels(dataset.labels, num_classes, what=f"{name}.labels")
+        if dataset is None or output_shape is None:
+            continue
+        if objective.integer_targets:
+            if len(output_shape) >= 1:
+                num_classes = int(output_shape[-1])
+                data.check_labels(dataset.labels, num_classes, what=f"{name}.labels")
+        else:
+            _check_targets(dataset.labels, output_shape[1:], f"{name}.labels", objective)
+
+
+def _check_not_float_labels(labels: Any, what: str, objective: losses.Objective) -> None:
+    """1-D float labels under an integer-target loss: `data.check_dataset`'s dtype message,
+    with a hint (other shapes get its other messages, as before)."""
+    labels = np.asarray(labels)
+    dtype = labels.dtype
+    if labels.ndim == 1 and np.issubdtype(dtype, np.floating):
+        raise ValueError(
+            f"{what}.labels: labels must have an integer dtype, got {dtype} "
+            f"(loss={objective.name!r} takes integer class labels; pass loss='mse' for "
+            "regression targets)"
+        )
+
+
+def _check_targets(
+    targets: Any, output_shape: tuple[int, ...], what: str, objective: losses.Objective
+) -> None:
+    """Regression targets: finite real numbers, each example's shaped like the model's output
+    for one example (`output_shape`), or a scalar where that output has one value."""
+    targets = np.asarray(targets)
+    if targets.dtype == bool or not (
+        np.issubdtype(targets.dtype, np.integer) or np.issubdtype(targets.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"{what}: loss={objective.name!r} needs real-valued targets, got dtype {targets.dtype}"
+        )
+    example_shape = targets.shape[1:]
+    if example_shape != tuple(output_shape) and not (
+        example_shape == () and tuple(output_shape) == (1,)
+    ):
+        shaped = "[N" + "".join(f", {d}" for d in output_shape) + "]"
+        if tuple(output_shape) == (1,):
+            shaped += " or [N]"
+        raise ValueError(
+            f"{what}: loss={objective.name!r} needs targets shaped like the model's outputs, "
+            f"{shaped}, got shape {targets.shape}"
+        )
+    if np.issubdtype(targets.dtype, np.floating) and not np.isfinite(targets).all():
+        first = int(np.argmax(~np.isfinite(targets).reshape(len(targets), -1).all(axis=1)))
+        raise ValueError(f"{what}: targets must be finite, example {first} is not")
+
+
+def _check_monitors(
+    objective: losses.Objective, restore_best: str | None, stop_when: Callable | None
+) -> None:
+    """Under a loss without accuracy (e.g. "mse"), accuracies are NaN: a ValueError for
+    restore_best or a stop rule (`early_stopping`, `target_reached`) that would watch one."""
+    if objective.correct is not None:
+        return
+    for name, key in (
+        ("restore_best", restore_best),
+        ("stop_when", getattr(stop_when, "monitor", None)),
+    ):
+        if isinstance(key, str) and "accuracy" in key:
+            raise ValueError(
+                f"{name} monitors {key!r}, but loss={objective.name!r} defines no accuracy "
+                "(recorded as NaN); monitor a loss such as 'val_loss'"
+            )
+
+
+def _output_shape(model: nn.Module, sample: np.ndarray) -> tuple[int, ...] | None:
+    """The model's output shape for `sample` (one example: [1, ...]), traced abstractly; None
+    when the output is not one array."""
+    init = functools.partial(model.init_with_output, train=False)
+    output, _ = jax.eval_shape(init, jax.random.key(0), sample)
+    shape = getattr(output, "shape", None)
+    return None if shape is None else tuple(int(d) for d in shape)
 
 
 def _num_outputs(model: nn.Module, sample: np.ndarray) -> int | None:
     """The model's output size (last axis of its output for `sample`), traced abstractly; None
     when the output is not one array."""
-    init = functools.partial(model.init_with_output, train=False)
-    output, _ = jax.eval_shape(init, jax.random.key(0), sample)
-    shape = getattr(output, "shape", None)
+    shape = _output_shape(model, sample)
     return int(shape[-1]) if shape else None
 
 
@@ -732,6 +842,7 @@ def early_stopping(
         best_before = min(values[:-patience])
         return min(values[-patience:]) > best_before - min_delta
 
+    stop.monitor = monitor  # what `fit` checks against the loss
     return stop
 
 
@@ -759,4 +870,9 @@ def time_to_accuracy(history: History, target: float, key: str = "val_accuracy")
 
 def target_reached(target: float, key: str = "val_accuracy") -> Callable[[History], bool]:
     """A `stop_when` rule: True once the per-epoch `key` has reached `target`."""
-    return lambda history: any(v >= target for v in history.epochs.get(key, []))
+
+    def reached(history: History) -> bool:
+        return any(v >= target for v in history.epochs.get(key, []))
+
+    reached.monitor = key  # what `fit` checks against the loss
+    return reached

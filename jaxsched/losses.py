@@ -1,6 +1,8 @@
-"""Losses and metrics on logits float[B, K] and integer labels int[B]; the L2 penalty."""
+"""Losses and metrics on logits float[B, K] and integer labels int[B]; the objectives
+(`Objective`: classification, MSE) the train and eval steps use; the L2 penalty."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -8,27 +10,145 @@ import optax
 
 
 def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-    """Mean softmax cross-entropy (nats) over the batch; a float32 scalar."""
+    """Mean softmax cross-entropy (nats) over the batch; a float32 scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> round(float(cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))), 4)  # log 4
+      1.3863
+    """
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 def accuracy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-    """Fraction of the batch whose arg-max logit equals the label; a float32 scalar."""
+    """Fraction of the batch whose arg-max logit equals the label; a float32 scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> float(accuracy(jnp.array([[1.0, 0.0], [1.0, 0.0]]), jnp.array([0, 1])))
+      0.5
+    """
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 
-def masked_sums(logits: jnp.ndarray, labels: jnp.ndarray, mask: jnp.ndarray) -> dict:
+class Objective(NamedTuple):
+    """What a train / eval step minimizes and counts, as pure functions of a batch.
+
+    name: how it is named ("classification", "mse").
+    per_example: (outputs float[B, ...], targets[B, ...]) -> float32[B], each example's loss;
+      the batch loss is its mean.
+    correct: (outputs, targets) -> float32[B], 1.0 where the prediction is right (accuracy is
+      its mean), or None where accuracy is undefined (the steps then report NaN).
+    integer_targets: whether targets are integer class labels int[B] (else real numbers).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import losses
+      >>> losses.MSE.per_example(jnp.array([[1.0], [3.0]]), jnp.array([1.0, 1.0]))
+      Array([0., 4.], dtype=float32)
+      >>> losses.MSE.correct is None, losses.CLASSIFICATION.integer_targets
+      (True, True)
+    """
+
+    name: str
+    per_example: Callable[[jax.Array, jax.Array], jax.Array]
+    correct: Callable[[jax.Array, jax.Array], jax.Array] | None
+    integer_targets: bool
+
+
+def _argmax_correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+
+
+def _squared_error(outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean over the output features of (outputs - targets)^2: float[B]. Targets [B] go with
+    outputs [B, 1] (or [B]); else targets are shaped like the outputs."""
+    outputs = jnp.asarray(outputs)
+    targets = jnp.asarray(targets).astype(outputs.dtype)
+    if targets.ndim == outputs.ndim - 1:
+        targets = targets[..., None]
+    return jnp.mean(jnp.square(outputs - targets), axis=tuple(range(1, outputs.ndim)))
+
+
+# Softmax cross-entropy on logits float[B, K] and labels int[B]; accuracy by arg-max. The same
+# ops as `cross_entropy` / `accuracy` / `masked_sums`, so the numbers are bit-identical.
+CLASSIFICATION = Objective(
+    name="classification",
+    per_example=optax.softmax_cross_entropy_with_integer_labels,
+    correct=_argmax_correct,
+    integer_targets=True,
+)
+# Mean squared error for regression: outputs float[B, K], targets float[B, K] (or [B], K = 1).
+MSE = Objective(name="mse", per_example=_squared_error, correct=None, integer_targets=False)
+OBJECTIVES = {"classification": CLASSIFICATION, "mse": MSE}
+
+
+def objective(spec: str | Objective) -> Objective:
+    """The Objective named by `spec` ("classification" or "mse"), or `spec` itself.
+
+    Raises ValueError naming `loss` for anything else (the name of the argument in `loop.fit`).
+
+    Examples:
+      >>> from jaxsched import losses
+      >>> losses.objective("mse") is losses.MSE
+      True
+      >>> losses.objective(losses.CLASSIFICATION).name
+      'classification'
+    """
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str) and spec in OBJECTIVES:
+        return OBJECTIVES[spec]
+    raise ValueError(f"loss must be one of {tuple(OBJECTIVES)} or a losses.Objective, got {spec!r}")
+
+
+def batch_accuracy(obj: Objective, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """The batch's accuracy under `obj`, a float32 scalar: the mean of `obj.correct`, NaN when
+    it is None (for CLASSIFICATION exactly `accuracy`).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import losses
+      >>> float(losses.batch_accuracy(losses.MSE, jnp.zeros((2, 1)), jnp.ones(2)))
+      nan
+    """
+    if obj.correct is None:
+        return jnp.full((), jnp.nan, jnp.float32)
+    if obj is CLASSIFICATION:
+        return accuracy(outputs, targets)
+    return jnp.mean(obj.correct(outputs, targets))
+
+
+def masked_sums(
+    logits: jnp.ndarray,
+    labels: jnp.ndarray,
+    mask: jnp.ndarray,
+    objective: Objective = CLASSIFICATION,
+) -> dict:
     """Summed loss, correct count and example count over the rows where mask is true.
 
     Summing (instead of averaging) keeps evaluation exact when the last batch is padded: the
-    caller adds the sums over batches and divides once (AlgoPerf's convention).
+    caller adds the sums over batches and divides once (AlgoPerf's convention). logits: the
+    outputs [B, ...]; labels: the targets [B, ...]; mask: bool[B]. "correct" is NaN when the
+    objective has no `correct` (e.g. MSE).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import losses
+      >>> sums = losses.masked_sums(jnp.array([[2.0, 0.0], [0.0, 2.0]]), jnp.array([0, 0]),
+      ...                           jnp.array([True, False]))
+      >>> float(sums["correct"]), float(sums["count"])
+      (1.0, 1.0)
     """
     mask = mask.astype(jnp.float32)
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    losses = objective.per_example(logits, labels)
+    if objective.correct is None:
+        correct_sum = jnp.full((), jnp.nan, jnp.float32)
+    else:
+        correct_sum = jnp.sum(objective.correct(logits, labels) * mask)
     return {
         "loss_sum": jnp.sum(losses * mask),
-        "correct": jnp.sum(correct * mask),
+        "correct": correct_sum,
         "count": jnp.sum(mask),
     }
 
@@ -38,6 +158,10 @@ def kernel_mask(params: Any, include_biases: bool = False) -> Any:
 
     Flax's Dense and Conv layers name their weights "kernel" and "bias" (BatchNorm's are "scale"
     and "bias", so `include_biases` also selects BatchNorm biases). Usable as an optax mask.
+
+    Examples:
+      >>> kernel_mask({"dense": {"kernel": 1.0, "bias": 0.0}})
+      {'dense': {'bias': False, 'kernel': True}}
     """
     names = ("kernel", "bias") if include_biases else ("kernel",)
 
@@ -63,6 +187,11 @@ def l2_penalty(params: Any, coefficient: float = 0.01, include_biases: bool = Fa
 
     Returns:
       A float32 scalar (0 when no leaf is selected).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> float(l2_penalty({"kernel": jnp.array([1.0, 2.0]), "bias": jnp.ones(2)}, 0.1))
+      0.5
     """
     if isinstance(coefficient, int | float) and not coefficient >= 0:
         raise ValueError(f"coefficient must be >= 0, got {coefficient}")

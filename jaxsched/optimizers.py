@@ -290,7 +290,13 @@ _KERAS_NAMES = {"epsilon": "eps", "beta_1": "b1", "beta_2": "b2", "rho": "decay"
 
 
 def available() -> tuple[str, ...]:
-    """Names accepted by `make`."""
+    """Names accepted by `make`.
+
+    Examples:
+      >>> from jaxsched import optimizers
+      >>> optimizers.available()
+      ('adadelta', 'adagrad', 'adam', 'adamw', 'nadam', 'rmsprop', 'rmsprop_nesterov', 'sgd')
+    """
     return tuple(sorted(_FACTORIES))
 
 
@@ -298,6 +304,13 @@ def defaults(name: str, preset: str = DEFAULT_PRESET) -> dict[str, Any]:
     """The hyper-parameters `make(name, lr, preset=preset)` uses when no option is given.
 
     Returns a fresh dict keyed by optax's option names (see the module docstring's table).
+
+    Examples:
+      >>> from jaxsched import optimizers
+      >>> optimizers.defaults("adam")
+      {'b1': 0.9, 'b2': 0.999, 'eps': 1e-08}
+      >>> optimizers.defaults("adam", preset="keras")
+      {'b1': 0.9, 'b2': 0.999, 'eps': 1e-07}
     """
     _check_name(name)
     _check_preset(preset)
@@ -305,7 +318,13 @@ def defaults(name: str, preset: str = DEFAULT_PRESET) -> dict[str, Any]:
 
 
 def option_names(name: str) -> tuple[str, ...]:
-    """Option names `make(name, ...)` accepts besides `learning_rate` and `preset`."""
+    """Option names `make(name, ...)` accepts besides `learning_rate` and `preset`.
+
+    Examples:
+      >>> from jaxsched import optimizers
+      >>> optimizers.option_names("sgd")
+      ('accumulator_dtype', 'momentum', 'nesterov', 'weight_decay', 'weight_decay_mask')
+    """
     _check_name(name)
     params = set(inspect.signature(_FACTORIES[name]).parameters) - {"learning_rate"}
     return tuple(sorted(params | {"weight_decay", "weight_decay_mask"}))
@@ -341,6 +360,14 @@ def make(
     Raises:
       ValueError: naming the parameter, for an unknown name, preset or option, a
         learning_rate that is not > 0, or an option out of range.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import optimizers
+      >>> tx = optimizers.make("sgd", 0.1, momentum=0.9)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> {k: round(float(v), 4) for k, v in optimizers.hyperparams(state).items()}
+      {'learning_rate': 0.1, 'momentum': 0.9}
     """
     _check_name(name)
     _check_preset(preset)
@@ -387,6 +414,12 @@ def keras_epsilon(
 
     Returns:
       A schedule of the update count (0 for the first update, where t = 1).
+
+    Examples:
+      >>> from jaxsched import optimizers
+      >>> eps = optimizers.keras_epsilon(1e-7, b2=0.999)
+      >>> [round(float(eps(k)) / 1e-7, 2) for k in (0, 1, 999)]  # eps_t / epsilon_hat
+      [31.62, 22.37, 1.26]
     """
 
     def eps_t(count):
@@ -403,6 +436,14 @@ def hyperparams(opt_state: optax.OptState) -> dict[str, jnp.ndarray]:
 
     Searches the state tree, so it also works when the optimizer is wrapped (e.g. by
     `optax.MultiSteps`). Returns {} for an optimizer built without `inject_hyperparams`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import optimizers
+      >>> state = optimizers.make("adam", 1e-3).init({"w": jnp.zeros(2)})
+      >>> hparams = optimizers.hyperparams(state)
+      >>> sorted(hparams), round(float(hparams["learning_rate"]), 4)
+      (['b1', 'b2', 'eps', 'eps_root', 'learning_rate'], 0.001)
     """
     found: dict[str, jnp.ndarray] = {}
 
@@ -484,6 +525,17 @@ def accumulate(
       every_k: a positive int, or a function of the number of updates made so far returning the
         micro-batches of the next update (jnp-traceable: it runs inside the jitted step, so a
         varying k needs no recompilation).
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> from jaxsched import optimizers
+      >>> tx = optimizers.accumulate(optax.sgd(1.0), every_k=2)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> for grad in ([1.0, 3.0], [3.0, 5.0]):  # no update, then the mean gradient's update
+      ...     updates, state = tx.update(jnp.array(grad), state)
+      ...     print(updates.tolist())
+      [0.0, 0.0]
+      [-2.0, -4.0]
     """
     if not callable(every_k) and (not isinstance(every_k, int) or every_k < 1):
         raise ValueError(f"every_k must be a positive int or a schedule, got {every_k!r}")

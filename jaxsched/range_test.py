@@ -21,7 +21,9 @@ update (`sweep_schedule`), stopped when the smoothed loss exceeds `factor` times
   * isolated spikes are removed by a running median over 5 updates, the result is smoothed by a
     bias-corrected exponential moving average (beta = 0.98), and the first `skip_start` updates
     are ignored, so neither a single spike nor the start decides anything;
-  * lr_max is the rate at the minimum of the smoothed loss;
+  * lr_max is the rate at the minimum of the smoothed loss; when that minimum is the first
+    update read, or is not below the loss before the first update (nothing trained: every
+    rate too large, or all too small), there is no suggestion;
   * lr_min is the rate where the smoothed loss falls fastest against log10(lr) before that
     minimum: the curve is averaged in bins a tenth of a decade wide and lr_min is the lower end
     of the most negative slope between adjacent bins (update-to-update slopes are noise when a
@@ -51,6 +53,13 @@ def suggest_from_grid(
 
     Raises:
       ValueError: on mismatched lengths, non-positive rates, or when no run has a finite loss.
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> lrs, losses = [1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.3, 2.0, 0.9, 0.5, float("nan")]
+      >>> result = range_test.suggest_from_grid(lrs, losses)
+      >>> result["lr_min"], result["lr_max"], result["steepest_segment"]
+      (0.001, 0.1, [0.001, 0.01])
     """
     if len(learning_rates) != len(final_losses):
         raise ValueError(
@@ -91,6 +100,12 @@ def sweep_schedule(lr_start: float, lr_end: float, num_steps: int) -> optax.Sche
     """lr(k) = lr_start * (lr_end / lr_start) ** (k / (num_steps - 1)), k = 0 .. num_steps - 1.
 
     The exponential ramp of the one-run range test (optax.exponential_decay with a growth rate).
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> lr = range_test.sweep_schedule(1e-4, 1.0, num_steps=5)
+      >>> [round(float(lr(k)), 4) for k in range(5)]
+      [0.0001, 0.001, 0.01, 0.1, 1.0]
     """
     if not 0 < lr_start < lr_end:
         raise ValueError(f"need 0 < lr_start < lr_end, got lr_start={lr_start}, lr_end={lr_end}")
@@ -103,13 +118,25 @@ def sweep_schedule(lr_start: float, lr_end: float, num_steps: int) -> optax.Sche
 
 def sweep_beta(num_steps: int) -> float:
     """EMA coefficient whose time constant is 1/40 of the sweep: 0.98 for 2000 updates (fastai's
-    value), less for short sweeps, whose curve a 50-update lag would shift to the right."""
+    value), less for short sweeps, whose curve a 50-update lag would shift to the right.
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> round(range_test.sweep_beta(2000), 4), round(range_test.sweep_beta(400), 4)
+      (0.98, 0.9)
+    """
     return 1.0 - 1.0 / max(1.0, num_steps / 40)
 
 
 def smooth(losses: Sequence[float], beta: float = 0.98) -> np.ndarray:
     """Bias-corrected exponential moving average: s_i = m_i / (1 - beta^(i+1)),
-    m_i = beta m_{i-1} + (1 - beta) loss_i (fastai's smoothing). float64[len(losses)]."""
+    m_i = beta m_{i-1} + (1 - beta) loss_i (fastai's smoothing). float64[len(losses)].
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> range_test.smooth([1.0, 2.0, 3.0], beta=0.5).round(4).tolist()
+      [1.0, 1.6667, 2.4286]
+    """
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got {beta}")
     out, m = np.empty(len(losses)), 0.0
@@ -121,7 +148,13 @@ def smooth(losses: Sequence[float], beta: float = 0.98) -> np.ndarray:
 
 def despike(losses: Sequence[float], window: int = 5) -> np.ndarray:
     """Running median over `window` updates centred on each (shrunk at the ends): removes
-    isolated spikes of up to window // 2 updates and keeps trends. float64[len(losses)]."""
+    isolated spikes of up to window // 2 updates and keeps trends. float64[len(losses)].
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> range_test.despike([3.0, 3.0, 9.0, 2.0, 2.0, 2.0]).tolist()  # the spike goes
+      [3.0, 3.0, 3.0, 2.0, 2.0, 2.0]
+    """
     values = np.asarray(losses, dtype=float)
     half = window // 2
     return np.array(
@@ -140,7 +173,16 @@ def _explosion_index(smoothed: np.ndarray, factor: float, skip_start: int) -> in
 
 
 def explosion_rule(factor: float = 4.0, beta: float = 0.98, skip_start: int = 10) -> Callable:
-    """A `fit(stop_when=...)` rule: True once the smoothed loss exceeds factor x its best."""
+    """A `fit(stop_when=...)` rule: True once the smoothed loss exceeds factor x its best.
+
+    Examples:
+      >>> from types import SimpleNamespace as History
+      >>> from jaxsched import range_test
+      >>> stop = range_test.explosion_rule(factor=4.0, skip_start=0)
+      >>> falling, exploding = [2.0, 1.5, 1.0], [1.0] * 3 + [50.0] * 6
+      >>> stop(History(steps={"loss": falling})), stop(History(steps={"loss": exploding}))
+      (False, True)
+    """
     if factor <= 1:
         raise ValueError(f"factor must be > 1, got {factor}")
 
@@ -191,7 +233,17 @@ def suggest_from_sweep(
        smoothed curve the rule read, one value per update of the first used_steps}.
 
     Raises:
-      ValueError: on mismatched lengths or fewer than skip_start + 2 finite losses.
+      ValueError: on mismatched lengths, fewer than skip_start + 2 finite losses, or a
+        smoothed loss that never falls (below its first value read, or below the loss before
+        the first update).
+
+    Examples:
+      >>> import numpy as np
+      >>> from jaxsched import range_test
+      >>> losses = np.concatenate([np.full(15, 2.0), np.linspace(2.0, 0.5, 15), np.full(11, 9.0)])
+      >>> result = range_test.suggest_from_sweep(np.geomspace(1e-4, 1.0, 41), losses)
+      >>> round(result["lr_min"], 4), round(result["lr_max"], 4), result["stopped_at"]
+      (0.0398, 0.0794, None)
     """
     if len(learning_rates) != len(losses):
         raise ValueError(
@@ -214,6 +266,12 @@ def suggest_from_sweep(
     window = slice(skip_start, end)
     i_min = skip_start + int(np.argmin(smoothed[window]))
     lr_max = float(lrs[i_min])
+    if i_min == skip_start or not smoothed[i_min] < values[0]:
+        raise ValueError(
+            f"the smoothed loss never falls below its first value read (update {skip_start}) "
+            f"or below the loss before the first update ({values[0]:.4g}): no rate swept "
+            f"trains; lower the start if the loss rose at once, raise the end if it stayed flat"
+        )
     steepest = _steepest_fall(
         np.log10(lrs[skip_start : i_min + 1]), smoothed[skip_start : i_min + 1], bin_decades
     )
@@ -310,6 +368,13 @@ def suggest_batch_bounds(
     Raises:
       ValueError: on mismatched lengths, sizes that are not positive integers, accuracies
         outside [0, 1], tolerance outside (0, 1), or when every run diverged.
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> sizes = [16, 32, 64, 128, 256, 512]
+      >>> result = range_test.suggest_batch_bounds(sizes, [0.90, 0.91, 0.91, 0.90, 0.85, 0.80])
+      >>> result["b_min"], result["b_max"], result["bracketed"]
+      (16, 128, True)
     """
     runs = _check_batch_sweep(batch_sizes, final_accuracies, tolerance)
     sizes = sorted(runs)

@@ -201,6 +201,12 @@ def cyclic_lr(
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import schedules
+      >>> lr = schedules.cyclic_lr(0.001, 0.009, step_size_up=2, mode="triangular2")
+      >>> [round(float(lr(k)), 4) for k in range(9)]  # the second cycle peaks at half
+      [0.001, 0.005, 0.009, 0.005, 0.001, 0.003, 0.005, 0.003, 0.001]
+
     References:
       Smith, "Cyclical Learning Rates for Training Neural Networks", 2017,
       https://arxiv.org/abs/1506.01186; PyTorch `torch.optim.lr_scheduler.CyclicLR`;
@@ -246,6 +252,12 @@ def cyclic_momentum(
 
     Raises:
       ValueError: naming the offending parameter.
+
+    Examples:
+      >>> from jaxsched import schedules
+      >>> momentum = schedules.cyclic_momentum(0.85, 0.95, step_size_up=2)
+      >>> [round(float(momentum(k)), 4) for k in range(5)]
+      [0.95, 0.9, 0.85, 0.9, 0.95]
 
     References:
       Smith, "A disciplined approach to neural network hyper-parameters: Part 1", 2018,
@@ -372,6 +384,12 @@ def one_cycle_lr(
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import schedules
+      >>> lr = schedules.one_cycle_lr(total_steps=10, max_lr=0.1, anneal_strategy="linear")
+      >>> [round(float(lr(k)), 4) for k in range(10)]
+      [0.004, 0.052, 0.1, 0.0857, 0.0714, 0.0571, 0.0429, 0.0286, 0.0143, 0.0]
+
     References:
       Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using Large
       Learning Rates", 2019, https://arxiv.org/abs/1708.07120; PyTorch
@@ -415,6 +433,12 @@ def one_cycle_momentum(
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import schedules
+      >>> momentum = schedules.one_cycle_momentum(total_steps=10)
+      >>> [round(float(momentum(k)), 4) for k in (0, 2, 5, 9)]
+      [0.95, 0.85, 0.8889, 0.95]
+
     References:
       Smith & Topin 2019, https://arxiv.org/abs/1708.07120; PyTorch
       `torch.optim.lr_scheduler.OneCycleLR`.
@@ -456,6 +480,12 @@ def step_decay(
 
     Raises:
       ValueError: naming the offending parameter.
+
+    Examples:
+      >>> from jaxsched import schedules
+      >>> lr = schedules.step_decay(0.1, boundaries=[3, 6], factors=[0.1, 0.01])
+      >>> [round(float(lr(k)), 4) for k in range(8)]
+      [0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001]
     """
     base_lr = _as_real("base_lr", base_lr, ">= 0", lambda v: v >= 0)
     boundaries = [_as_count("boundaries", b) for b in boundaries]
@@ -499,6 +529,12 @@ def he_et_al_decay(
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import schedules
+      >>> lr = schedules.he_et_al_decay()
+      >>> [round(float(lr(k)), 4) for k in (0, 31_999, 32_000, 48_000)]
+      [0.1, 0.1, 0.01, 0.001]
+
     References:
       He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
       section 4.2, https://arxiv.org/abs/1512.03385.
@@ -535,6 +571,12 @@ def keras_resnet_decay(steps_per_epoch: int, base_lr: float = 1e-3) -> optax.Sch
     Raises:
       ValueError: naming the offending parameter.
 
+    Examples:
+      >>> from jaxsched import schedules
+      >>> lr = schedules.keras_resnet_decay(steps_per_epoch=10)
+      >>> [round(float(lr(k)), 7) for k in (0, 809, 810, 1210, 1610, 1810)]
+      [0.001, 0.001, 0.0001, 1e-05, 1e-06, 5e-07]
+
     References:
       https://github.com/keras-team/keras/blob/2.3.1/examples/cifar10_resnet.py
     """
@@ -564,6 +606,12 @@ def schedule_values(schedule: optax.Schedule, num_steps: int) -> np.ndarray:
 
     Raises:
       ValueError: if `num_steps` is not a positive integer.
+
+    Examples:
+      >>> from jaxsched import schedules
+      >>> values = schedules.schedule_values(schedules.cyclic_lr(0.1, 0.5, step_size_up=2), 5)
+      >>> values.shape, [round(float(v), 4) for v in values]
+      ((5,), [0.1, 0.3, 0.5, 0.3, 0.1])
     """
     num_steps = _as_count("num_steps", num_steps)
     counts = jnp.arange(num_steps, dtype=jnp.int32)

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsched import batching, data, hooks, loop, train
+from jaxsched import batching, data, hooks, loop, losses, train
 from jaxsched.results import DIVERGED, History
 
 STRATEGIES = ("auto", "vmap", "sequential")
@@ -399,6 +399,7 @@ def fit_grid(
     max_loss: float = math.inf,
     sync_every: int = 100,
     probe_steps: int = 3,
+    loss: str | losses.Objective = "classification",
 ) -> GridResult:
     """Trains the grid's K members (`members(hyperparams, seeds)`) on the same batches.
 
@@ -406,7 +407,7 @@ def fit_grid(
       model, tx: as for `loop.fit`. Hyper-parameters named in `hyperparams` must be injected
         numbers in tx's state (`optimizers.make` injects "learning_rate" and, where given,
         "momentum", "b1", "weight_decay", ...): the value tx was built with is replaced.
-      train_data: images float32[N, H, W, C] (preprocessed), labels int[N].
+      train_data: inputs float32[N, ...] (preprocessed) and targets, as `loop.fit`'s for `loss`.
       epochs, batch_size, batch_size_unit, max_steps: as `loop.fit` (strategy "shapes": one
         executable per distinct batch size).
       hyperparams: name -> K values (or one); seeds: K init seeds (or one).
@@ -417,6 +418,8 @@ def fit_grid(
       max_loss: a batch loss above it (or NaN/inf) freezes the member as diverged.
       sync_every: updates between host fetches of the [K] metrics (no per-step host sync).
       probe_steps: timed warm steps per strategy for "auto".
+      loss: "classification" (default), "mse" or a `losses.Objective`, as `loop.fit`'s
+        (under "mse" the members' accuracies are NaN; divergence is judged on the loss).
 
     Returns:
       A GridResult; member i's history matches `loop.fit`'s for its hyper-parameters.
@@ -425,7 +428,23 @@ def fit_grid(
       ValueError: naming the argument, before anything compiles, for the inputs
         `loop.check_inputs` rejects (as `loop.fit` does) and a bad strategy / probe_steps /
         data_seed / grid.
+
+    Examples:
+      >>> import numpy as np
+      >>> from jaxsched import optimizers, sweep
+      >>> from jaxsched.models import MLP
+      >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+      >>> y = (x[:, 0] > 0).astype(np.int32)
+      >>> grid = sweep.fit_grid(MLP(hidden=(16,), num_classes=2), optimizers.make("sgd", 0.1),
+      ...                       (x, y), epochs=2, batch_size=32,
+      ...                       hyperparams={"learning_rate": [1e-3, 0.5]})
+      >>> [m["learning_rate"] for m in grid.members], [len(h.steps["loss"]) for h in grid.histories]
+      ([0.001, 0.5], [16, 16])
+      >>> grid.histories[1].final("train_loss") < grid.histories[0].final("train_loss")
+      True
     """
+    train_data = data.as_dataset(train_data, "train_data")
+    eval_data = None if eval_data is None else data.as_dataset(eval_data, "eval_data")
     grid, plan = _check_grid(
         model,
         tx,
@@ -443,6 +462,7 @@ def fit_grid(
         max_loss=max_loss,
         sync_every=sync_every,
         probe_steps=probe_steps,
+        loss=loss,
     )
     run_start = time.perf_counter()
     runner, timings, probe_compile_time = _build_runner(
@@ -458,6 +478,7 @@ def fit_grid(
         regularizer=regularizer,
         max_loss=max_loss,
         probe_steps=probe_steps,
+        loss=loss,
     )
     histories = [History() for _ in grid]
     guards = [hooks.DivergenceGuard(max_loss) for _ in grid]
@@ -493,6 +514,7 @@ def _check_grid(
     max_loss: float,
     sync_every: int,
     probe_steps: int,
+    loss: str | losses.Objective = "classification",
 ) -> tuple[list[dict[str, float]], batching.Plan]:
     """`fit_grid`'s input checks, in its order, before anything compiles: (grid, plan)."""
     if strategy not in STRATEGIES:
@@ -507,6 +529,7 @@ def _check_grid(
         sync_every=sync_every,
         max_loss=max_loss,
         eval_batch_size=eval_batch_size,
+        loss=loss,
     )
     if probe_steps < 1:
         raise ValueError(f"probe_steps must be >= 1, got {probe_steps}")
@@ -539,6 +562,7 @@ def _build_runner(
     regularizer: train.RegularizerFn | None,
     max_loss: float,
     probe_steps: int,
+    loss: str | losses.Objective = "classification",
 ) -> tuple[_Vmap | _Sequential, dict[str, float], float]:
     """Initializes the grid and picks its strategy: (runner, timings, probe_compile_time).
 
@@ -549,9 +573,9 @@ def _build_runner(
     sample = train_data.images[:1]
     carry = (init_grid(model, tx, grid, sample), jax.device_put(np.ones(k, bool)))
     grid_step = make_grid_step(
-        train.make_train_step(model, tx, augment, regularizer, batch_augment), max_loss
+        train.make_train_step(model, tx, augment, regularizer, batch_augment, loss=loss), max_loss
     )
-    eval_step = train.make_eval_step(model)
+    eval_step = train.make_eval_step(model, loss)
     timings: dict[str, float] = {}
     if strategy == "auto" and k == 1:
         strategy = "sequential"

@@ -83,14 +83,18 @@ def make_train_step(
     regularizer: RegularizerFn | None = None,
     batch_augment: BatchAugmentFn | None = None,
     batchnorm_groups: int = 1,
+    loss: str | losses.Objective = "classification",
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
 
-    images: float32[B, H, W, C]; labels: int32[B]. `augment` (images only) and `batch_augment`
-    (M augmented copies of every sample, labels repeated: the step trains on M*B images) run
-    inside the step, on the device, keyed by `fold_in(state.rng, state.step)`.
-    metrics: scalar "loss" (the objective of the batch before the update: mean cross-entropy
-    plus `regularizer(params)` when given, as Keras reports it), "accuracy", and
+    images: the inputs float32[B, ...] (e.g. [B, H, W, C]); labels: the targets, int32[B] for
+    loss="classification", float[B] or float[B, K] for "mse" (`losses.objective`). `augment`
+    (images only) and `batch_augment` (M augmented copies of every sample, labels repeated:
+    the step trains on M*B images) run inside the step, on the device, keyed by
+    `fold_in(state.rng, state.step)`.
+    metrics: scalar "loss" (the objective of the batch before the update: the mean of the
+    loss's per-example values, e.g. cross-entropy, plus `regularizer(params)` when given, as
+    Keras reports it), "accuracy" (NaN float32 when the loss defines none, e.g. "mse"), and
     "learning_rate" (the rate the update used; NaN when the optimizer does not expose it).
     batchnorm_groups: G > 1 splits the (augmented) batch into G equal consecutive groups that
     BatchNorm normalizes separately (per-device statistics under data parallelism, as
@@ -99,6 +103,7 @@ def make_train_step(
     """
     if batchnorm_groups < 1:
         raise ValueError(f"batchnorm_groups must be >= 1, got {batchnorm_groups}")
+    obj = losses.objective(loss)
 
     def apply_train(params, batch_stats, images, dropout_rng):
         """(logits, new batch_stats) in training mode, BatchNorm per group of the batch."""
@@ -132,20 +137,20 @@ def make_train_step(
 
         def loss_fn(params):
             logits, batch_stats = apply_train(params, state.batch_stats, images, dropout_rng)
-            loss = losses.cross_entropy(logits, labels)
+            value = obj.per_example(logits, labels).mean()
             if regularizer is not None:
-                loss = loss + regularizer(params)
-            return loss, (logits, batch_stats)
+                value = value + regularizer(params)
+            return value, (logits, batch_stats)
 
-        (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        (value, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params
         )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         lr = optimizers.hyperparams(opt_state).get("learning_rate", jnp.nan)
         metrics = {
-            "loss": loss,
-            "accuracy": losses.accuracy(logits, labels),
+            "loss": value,
+            "accuracy": losses.batch_accuracy(obj, logits, labels),
             "learning_rate": jnp.asarray(lr, jnp.float32),
         }
         new_state = TrainState(
@@ -216,18 +221,20 @@ def scan_pays(step: Callable, state: TrainState, images: jax.Array, labels: jax.
 
 
 def make_eval_step(
-    model: nn.Module,
+    model: nn.Module, loss: str | losses.Objective = "classification"
 ) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], Metrics]:
     """Returns `eval_step(state, images, labels, mask) -> {"loss_sum", "correct", "count"}`.
 
     BatchNorm uses its moving statistics; rows with mask False (padding) are not counted.
+    loss: as `make_train_step`'s; "correct" is NaN when it defines no accuracy (e.g. "mse").
     """
+    obj = losses.objective(loss)
 
     def eval_step(state: TrainState, images, labels, mask):
         logits = model.apply(
             {"params": state.params, "batch_stats": state.batch_stats}, images, train=False
         )
-        return losses.masked_sums(logits, labels, mask)
+        return losses.masked_sums(logits, labels, mask, obj)
 
     return eval_step
 
