@@ -11,6 +11,10 @@ Plugging into `train.make_train_step(model, tx, augment=...)`, which calls
 
     step = train.make_train_step(model, tx, augment=augment.make("he+cutout", cutout_size=16))
 
+Keras's `ImageDataGenerator(width_shift_range=0.1, height_shift_range=0.1, horizontal_flip=True,
+fill_mode="nearest")` is `make("shift_flip")` (`keras_shift_flip` per image; integer shifts, see
+`random_shift` for how it differs from Keras's interpolated ones).
+
 Batch augmentation (Hoffer et al.) also repeats the labels, which `AugmentFn` does not see;
 `make_batch_augment` returns `batch_augment(rng, images, labels) -> (images, labels)` so that
 the train step needs only its augmentation line changed to
@@ -24,11 +28,14 @@ References:
   https://arxiv.org/abs/1512.03385 (Sec. 4.2: 4-pixel padding, random 32x32 crop, flip).
   DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout",
   2017, https://arxiv.org/abs/1708.04552 (code: uoguelph-mlrg/Cutout, `util/cutout.py`).
+  Keras 3 `keras/src/legacy/preprocessing/image.py`: `ImageDataGenerator.get_random_transform`,
+  `apply_transform`, `apply_affine_transform` (scipy.ndimage.affine_transform, order=1).
   Hoffer, Ben-Nun, Hubara, Giladi, Hoefler & Soudry, "Augment your batch: better training with
   larger batches", 2019, https://arxiv.org/abs/1901.09335.
 """
 
 import functools
+import math
 from collections.abc import Callable
 
 import jax
@@ -40,7 +47,9 @@ AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
 #   -> (images float[M*B, H, W, C], labels int[M*B])
 BatchAugmentFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
-NAMES = ("he", "cutout", "he+cutout")
+NAMES = ("he", "cutout", "he+cutout", "shift_flip")
+# Fill modes of `shift_image`, named as in Keras's `fill_mode` (and scipy.ndimage's `mode`).
+FILLS = ("nearest", "reflect", "wrap", "constant")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -64,6 +73,20 @@ def _check_size_fits(size: int, height: int, width: int) -> None:
         raise ValueError(
             f"size must be <= the image side min(H, W) = {min(height, width)}, got {size}"
         )
+
+
+def _check_shift(height_range: float, width_range: float, fill: str) -> None:
+    for name, value in (("height_range", height_range), ("width_range", width_range)):
+        if not 0 <= value < 1:
+            raise ValueError(
+                f"{name} must be in [0, 1) (a fraction of the image side), got {value}"
+            )
+    _check_fill(fill)
+
+
+def _check_fill(fill: str) -> None:
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
 
 
 def _check_images(images: jax.Array) -> None:
@@ -251,6 +274,236 @@ def he_cutout(
 
 
 # ------------------------------------------------------------------------------------------------
+# Random shift and horizontal flip (Keras ImageDataGenerator).
+
+
+def _source_index(index: jax.Array, size: int, fill: str) -> jax.Array:
+    """Source indices folded into [0, size) as `fill` extends the image beyond its edges.
+
+    "nearest": a a a a | a b c d | d d d d (clamp); "reflect" (scipy's 'reflect', Keras's
+    'reflect', `np.pad(mode="symmetric")`): d c b a | a b c d | d c b a, period 2 size;
+    "wrap": a b c d | a b c d | a b c d (period size; scipy's 'grid-wrap'); "constant" clamps
+    too, and the caller overwrites the outside pixels with cval.
+    """
+    if fill == "reflect":
+        folded = jnp.mod(index, 2 * size)
+        return jnp.where(folded < size, folded, 2 * size - 1 - folded)
+    if fill == "wrap":
+        return jnp.mod(index, size)
+    return jnp.clip(index, 0, size - 1)
+
+
+def _offset(value, name: str) -> jax.Array:
+    value = jnp.asarray(value)
+    if value.shape != () or not jnp.issubdtype(value.dtype, jnp.integer):
+        raise ValueError(f"{name} must be an integer scalar, got {value.dtype}{list(value.shape)}")
+    return value.astype(jnp.int32)
+
+
+def shift_image(image: jax.Array, dy, dx, fill: str = "nearest", cval: float = 0.0) -> jax.Array:
+    """Shifts one image float[H, W, C] by (dy, dx) whole pixels, filling what comes in by `fill`.
+
+        out[i, j] = image[i - dy, j - dx]
+
+    where the source pixel is inside the image (so dy > 0 moves the content down, dx > 0 to the
+    right); outside it, the source index is folded back as Keras's `fill_mode` (scipy.ndimage's
+    `mode`) does:
+
+      "nearest":  a a a | a b c d | d d d   (the edge pixel repeated; Keras's default)
+      "reflect":  c b a | a b c d | d c b   (half-sample symmetric: scipy 'reflect',
+                                             `np.pad(mode="symmetric")`)
+      "wrap":     b c d | a b c d | a b c   (periodic: scipy 'grid-wrap', `np.roll`; scipy's
+                                             legacy 'wrap' that Keras passes on has period
+                                             size - 1 instead)
+      "constant": k k k | a b c d | k k k   (k = cval, all channels)
+
+    Integer shifts make this exact for every mode: it is scipy.ndimage.shift(image, (dy, dx, 0),
+    order=0 or 1, mode=...) with 'grid-wrap' for "wrap". Offsets may be negative or exceed the
+    image (|dy| >= H leaves only fill). Implemented as two gathers of precomputed row and column
+    indices (`jnp.take`), so dy and dx may be traced (jit, vmap) and all shapes are static.
+
+    Args:
+      image: float[H, W, C].
+      dy, dx: int scalars (Python or traced int arrays), the shift down and to the right.
+      fill: one of FILLS: "nearest", "reflect", "wrap", "constant".
+      cval: float, the value of the pixels shifted in when fill="constant".
+
+    Returns:
+      float[H, W, C], the same shape and dtype as `image`.
+
+    Raises:
+      ValueError: for an unknown `fill`, non-integer offsets or an image not [H, W, C].
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> row = jnp.arange(1.0, 5.0).reshape(1, 4, 1)  # one row: 1 2 3 4
+      >>> for fill in augment.FILLS:  # two pixels to the right
+      ...     print(fill, augment.shift_image(row, 0, 2, fill=fill)[0, :, 0].tolist())
+      nearest [1.0, 1.0, 1.0, 2.0]
+      reflect [2.0, 1.0, 1.0, 2.0]
+      wrap [3.0, 4.0, 1.0, 2.0]
+      constant [0.0, 0.0, 1.0, 2.0]
+      >>> augment.shift_image(row, 0, -1, fill="constant", cval=-1.0)[0, :, 0].tolist()
+      [2.0, 3.0, 4.0, -1.0]
+    """
+    _check_fill(fill)
+    image = jnp.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"image must be [H, W, C], got shape {image.shape}")
+    height, width, _ = image.shape
+    rows = jnp.arange(height, dtype=jnp.int32) - _offset(dy, "dy")
+    cols = jnp.arange(width, dtype=jnp.int32) - _offset(dx, "dx")
+    out = jnp.take(image, _source_index(rows, height, fill), axis=0, mode="clip")
+    out = jnp.take(out, _source_index(cols, width, fill), axis=1, mode="clip")
+    if fill == "constant":
+        inside = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :]
+        out = jnp.where(inside[:, :, None], out, jnp.asarray(cval, image.dtype))
+    return out
+
+
+def _max_shift(fraction: float, size: int) -> int:
+    """round(fraction * size), halves rounded up: the largest shift in pixels."""
+    return math.floor(fraction * size + 0.5)
+
+
+def _draw_shift(
+    key: jax.Array, height: int, width: int, height_range: float, width_range: float
+) -> tuple[jax.Array, jax.Array]:
+    """(dy, dx) int32, independent and uniform on {-m, ..., m}, m = round(range * side)."""
+    max_dy, max_dx = _max_shift(height_range, height), _max_shift(width_range, width)
+    low = jnp.array([-max_dy, -max_dx], jnp.int32)
+    shift = jax.random.randint(key, (2,), low, -low + 1, dtype=jnp.int32)
+    return shift[0], shift[1]
+
+
+def random_shift(
+    key: jax.Array,
+    image: jax.Array,
+    height_range: float = 0.1,
+    width_range: float = 0.1,
+    fill: str = "nearest",
+    cval: float = 0.0,
+) -> jax.Array:
+    """Keras's `width_shift_range` / `height_shift_range` shift of one image, in whole pixels.
+
+    Draws dy uniformly from the integers {-m_y, ..., m_y} with m_y = round(height_range * H)
+    and, independently, dx from {-m_x, ..., m_x} with m_x = round(width_range * W) (halves
+    round up; 0.1 on 32 x 32 CIFAR: {-3, ..., 3}, on 28 x 28 Fashion-MNIST also {-3, ..., 3}),
+    and returns `shift_image(image, dy, dx, fill, cval)`.
+
+    Keras semantics, and where this differs (Keras 3, `keras/src/legacy/preprocessing/image.py`):
+    for a float range < 1, `ImageDataGenerator.get_random_transform` draws a continuous shift
+    tx = uniform(-height_shift_range, height_shift_range) * H (ty likewise with the width) and
+    `apply_affine_transform` applies it with scipy.ndimage.affine_transform at
+    `interpolation_order=1`, i.e. bilinear: fractional shifts blend neighbouring pixels (blur
+    the image slightly) and reach +-3.2 pixels for 0.1 x 32. Here the shift is a whole number of
+    pixels drawn uniformly, like He et al.'s crop offsets: no blur, no interpolation cost, a
+    gather instead of an affine resampling, and the same range up to rounding. Keras also
+    applies tx (from height_shift_range x H) along the columns and ty along the rows (the
+    known axis swap, keras-team/keras#17398); here height_range moves rows, as documented. For
+    square images with equal ranges, as in the usual CIFAR setting, the swap changes nothing.
+    Keras's sign (out[i] = image[i + t]) is the opposite of `shift_image`'s, which does not
+    matter for a symmetric draw.
+
+    Args:
+      key: PRNG key.
+      image: float[H, W, C].
+      height_range, width_range: float in [0, 1), the largest shift as a fraction of H and W
+        (0 disables that direction).
+      fill, cval: as in `shift_image` ("nearest" is Keras's default fill_mode).
+
+    Returns:
+      float[H, W, C], the same shape and dtype as `image`.
+
+    Raises:
+      ValueError: for a range outside [0, 1) or an unknown `fill`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> dot = jnp.zeros((32, 32, 1)).at[16, 16, 0].set(1.0)  # one bright pixel
+      >>> out = augment.random_shift(jax.random.PRNGKey(0), dot, fill="constant")
+      >>> row, col = divmod(int(out[:, :, 0].argmax()), 32)
+      >>> out.shape, abs(row - 16) <= 3 and abs(col - 16) <= 3  # moved by at most 3 pixels
+      ((32, 32, 1), True)
+    """
+    _check_shift(height_range, width_range, fill)
+    height, width, _ = jnp.shape(image)
+    dy, dx = _draw_shift(key, height, width, height_range, width_range)
+    return shift_image(image, dy, dx, fill, cval)
+
+
+def random_flip(key: jax.Array, image: jax.Array) -> jax.Array:
+    """Flips one image float[H, W, C] left-right with probability 1/2 (Keras's horizontal_flip).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> image = jnp.arange(3.0).reshape(1, 3, 1)
+      >>> out = augment.random_flip(jax.random.PRNGKey(0), image)
+      >>> out[0, :, 0].tolist() in ([0.0, 1.0, 2.0], [2.0, 1.0, 0.0])
+      True
+    """
+    image = jnp.asarray(image)
+    return jnp.where(jax.random.bernoulli(key), image[:, ::-1, :], image)
+
+
+def keras_shift_flip(
+    key: jax.Array,
+    image: jax.Array,
+    height_range: float = 0.1,
+    width_range: float = 0.1,
+    fill: str = "nearest",
+    cval: float = 0.0,
+) -> jax.Array:
+    """`random_shift` then `random_flip` of one image float[H, W, C], independent draws.
+
+    The on-device counterpart of Keras's `ImageDataGenerator(width_shift_range=0.1,
+    height_shift_range=0.1, horizontal_flip=True, fill_mode="nearest")`, which also flips
+    after the affine shift (`apply_transform`); see `random_shift` for the integer shifts.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment.keras_shift_flip(jax.random.PRNGKey(0), jnp.ones((8, 8, 3))).shape
+      (8, 8, 3)
+    """
+    key_shift, key_flip = jax.random.split(key)
+    shifted = random_shift(key_shift, image, height_range, width_range, fill, cval)
+    return random_flip(key_flip, shifted)
+
+
+def keras_shift_flip_batch(
+    key: jax.Array,
+    images: jax.Array,
+    height_range: float = 0.1,
+    width_range: float = 0.1,
+    fill: str = "nearest",
+    cval: float = 0.0,
+) -> jax.Array:
+    """`keras_shift_flip` on every image of images float[B, H, W, C], one key per example.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsched import augment
+      >>> augment.keras_shift_flip_batch(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3))).shape
+      (2, 8, 8, 3)
+    """
+    _check_images(images)
+    _check_shift(height_range, width_range, fill)
+    keys = jax.random.split(key, images.shape[0])
+    per_example = functools.partial(
+        keras_shift_flip,
+        height_range=height_range,
+        width_range=width_range,
+        fill=fill,
+        cval=cval,
+    )
+    return jax.vmap(per_example)(keys, images)
+
+
+# ------------------------------------------------------------------------------------------------
 # Batch augmentation (Hoffer et al. 2019).
 
 
@@ -304,27 +557,43 @@ def batch_augment(
 
 
 def make(
-    name: str | None = "he", *, pad: int = 4, cutout_size: int = 16, num_holes: int = 1
+    name: str | None = "he",
+    *,
+    pad: int = 4,
+    cutout_size: int = 16,
+    num_holes: int = 1,
+    height_range: float = 0.1,
+    width_range: float = 0.1,
+    fill: str = "nearest",
+    cval: float = 0.0,
 ) -> AugmentFn | None:
     """Returns `augment(rng, images float[B, H, W, C]) -> images` for `make_train_step`.
 
     Args:
-      name: "he" (random crop + flip), "cutout", "he+cutout" (crop + flip, then cutout), or
-        None / "none" for no augmentation, which returns None (what `make_train_step` takes to
+      name: "he" (random crop + flip), "cutout", "he+cutout" (crop + flip, then cutout),
+        "shift_flip" (Keras's random width/height shift + horizontal flip, `keras_shift_flip`),
+        or None / "none" for no augmentation, which returns None (what `make_train_step` takes to
         mean "no augmentation").
       pad: int >= 0, the crop padding of "he" and "he+cutout".
       cutout_size: int > 0, the hole side of "cutout" and "he+cutout" (checked against the image
         side when the function is first traced).
       num_holes: int >= 1, holes per image.
+      height_range, width_range: float in [0, 1), the largest shift of "shift_flip" as a
+        fraction of H and W (Keras's height_shift_range, width_shift_range).
+      fill, cval: the fill of "shift_flip", one of FILLS (Keras's fill_mode), and its cval.
 
     Raises:
-      ValueError: for an unknown `name` or an invalid `pad`, `cutout_size` or `num_holes`.
+      ValueError: for an unknown `name` or an invalid `pad`, `cutout_size`, `num_holes`,
+        `height_range`, `width_range` or `fill`.
 
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> from jaxsched import augment
       >>> augment_fn = augment.make("he+cutout", pad=2, cutout_size=4)
       >>> augment_fn(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3))).shape
+      (2, 8, 8, 3)
+      >>> keras_fn = augment.make("shift_flip", height_range=0.1, width_range=0.1, fill="reflect")
+      >>> keras_fn(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3))).shape
       (2, 8, 8, 3)
       >>> print(augment.make(None))
       None
@@ -335,10 +604,18 @@ def make(
         raise ValueError(f"name must be one of {NAMES} or None, got {name!r}")
     _check_pad(pad)
     _check_cutout(cutout_size, num_holes, size_name="cutout_size")
+    _check_shift(height_range, width_range, fill)
     per_example = {
         "he": functools.partial(random_crop_flip, pad=pad),
         "cutout": functools.partial(cutout, size=cutout_size, num_holes=num_holes),
         "he+cutout": functools.partial(he_cutout, pad=pad, size=cutout_size, num_holes=num_holes),
+        "shift_flip": functools.partial(
+            keras_shift_flip,
+            height_range=height_range,
+            width_range=width_range,
+            fill=fill,
+            cval=cval,
+        ),
     }[name]
 
     def augment(rng: jax.Array, images: jax.Array) -> jax.Array:
@@ -361,6 +638,10 @@ def make_batch_augment(
     pad: int = 4,
     cutout_size: int = 16,
     num_holes: int = 1,
+    height_range: float = 0.1,
+    width_range: float = 0.1,
+    fill: str = "nearest",
+    cval: float = 0.0,
 ) -> BatchAugmentFn:
     """Returns `batch_augment(rng, images, labels) -> (images, labels)` with M = `copies`.
 
@@ -384,7 +665,16 @@ def make_batch_augment(
     """
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}")
-    augment = make(name, pad=pad, cutout_size=cutout_size, num_holes=num_holes)
+    augment = make(
+        name,
+        pad=pad,
+        cutout_size=cutout_size,
+        num_holes=num_holes,
+        height_range=height_range,
+        width_range=width_range,
+        fill=fill,
+        cval=cval,
+    )
     if augment is None:
         augment = _identity
 

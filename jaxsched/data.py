@@ -667,11 +667,40 @@ def standardize_per_channel(train_images: np.ndarray, *others: np.ndarray) -> tu
     return ((train - mean) / std, *((to_float(x) - mean) / std for x in others))
 
 
+def _linear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i0, i1, frac float32) per output index: cv2 INTER_LINEAR's half-pixel-centre source
+    src = (dst + 0.5) * in_size / out_size - 0.5, clamped to the edge pixels."""
+    src = (np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size) - 0.5
+    i0 = np.floor(src).astype(np.int64)
+    frac = src - i0
+    frac[i0 < 0] = 0.0
+    i0 = np.maximum(i0, 0)
+    frac[i0 >= in_size - 1] = 0.0
+    i0 = np.minimum(i0, in_size - 1)
+    return i0, np.minimum(i0 + 1, in_size - 1), frac.astype(np.float32)
+
+
 def resize(images: np.ndarray, size: int, method: str = "pad") -> np.ndarray:
     """Resizes [N, H, W, C] images to [N, size, size, C].
 
     "pad": zero-pads symmetrically (28 -> 32 is LeNet-5's original input), keeps the dtype;
     needs size >= H and size >= W. "bilinear": jax.image.resize of to_float(images), float32.
+    "linear": OpenCV's cv2.resize(..., interpolation=cv2.INTER_LINEAR) of to_float(images) in
+    NumPy, float32: half-pixel centres, src = (dst + 0.5) * H / size - 0.5, clamped at the
+    borders, no antialiasing; rows and columns separately (columns first, as OpenCV does).
+    For upscaling "bilinear" gives the same values to float32 rounding (about 1e-7 on [0, 1]
+    data); downscaling differs (jax antialiases; OpenCV also switches an exact 2x downscale to
+    INTER_AREA, which "linear" does not).
+
+    Examples:
+      >>> x = np.array([[0, 1], [2, 3]], np.float32).reshape(1, 2, 2, 1)
+      >>> resize(x, 4, "linear")[0, :, :, 0]
+      array([[0.  , 0.25, 0.75, 1.  ],
+             [0.5 , 0.75, 1.25, 1.5 ],
+             [1.5 , 1.75, 2.25, 2.5 ],
+             [2.  , 2.25, 2.75, 3.  ]], dtype=float32)
+      >>> resize(np.ones((1, 28, 28, 1), np.uint8), 32).shape
+      (1, 32, 32, 1)
     """
     images = np.asarray(images)
     if images.ndim != 4:
@@ -683,11 +712,44 @@ def resize(images: np.ndarray, size: int, method: str = "pad") -> np.ndarray:
         top, left = (size - h) // 2, (size - w) // 2
         pad = ((0, 0), (top, size - h - top), (left, size - w - left), (0, 0))
         return np.pad(images, pad)
-    if method == "bilinear":
+    if method in ("bilinear", "linear"):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
-        return np.asarray(jax.image.resize(to_float(images), (n, size, size, c), "bilinear"))
-    raise ValueError(f"method must be one of ('pad', 'bilinear'), got {method!r}")
+        if method == "bilinear":
+            return np.asarray(jax.image.resize(to_float(images), (n, size, size, c), "bilinear"))
+        x = to_float(images)
+        x0, x1, fx = _linear_taps(w, size)
+        fx = fx[:, None]
+        x = x[:, :, x0] * (1 - fx) + x[:, :, x1] * fx  # [N, H, size, C]
+        y0, y1, fy = _linear_taps(h, size)
+        fy = fy[:, None, None]
+        return np.ascontiguousarray(x[:, y0] * (1 - fy) + x[:, y1] * fy, dtype=np.float32)
+    raise ValueError(f"method must be one of ('pad', 'bilinear', 'linear'), got {method!r}")
+
+
+def pixel_mean_resize(train_images: np.ndarray, *others: np.ndarray, size: int = 32) -> tuple:
+    """`subtract_pixel_mean` (the per-pixel mean float32[H, W, C] of to_float(train_images)),
+    then `resize(..., size, "linear")` (OpenCV's INTER_LINEAR) of each array.
+
+    Returns float32 arrays (train, *others) [N, size, size, C]. This is the MiniGoogLeNet course
+    notebook's Fashion-MNIST preprocessing (per-pixel train mean subtracted, 28 -> 32 with
+    cv2.resize INTER_LINEAR, scaled to [0, 1], one channel), done on the [0, 1] scale: the
+    notebook subtracts on the 0..255 scale, resizes, then divides by 255. All three steps are
+    linear and the resize weights sum to 1, so any order gives the same values to float32
+    rounding (about 1e-7), provided the resize sees float data (resizing uint8 images with cv2
+    would round to integers first). Values lie in [-1, 1], not [0, 1], once the mean is off.
+
+    Examples:
+      >>> train = np.array([[[0], [2]], [[2], [4]]], np.float32).reshape(1, 2, 2, 1)
+      >>> test = np.full((1, 2, 2, 1), 3.0, np.float32)
+      >>> tr, te = pixel_mean_resize(train, test, size=4)
+      >>> tr.shape, te.shape, float(abs(tr).max())
+      ((1, 4, 4, 1), (1, 4, 4, 1), 0.0)
+      >>> te[0, :, :, 0].tolist()[0]
+      [3.0, 2.5, 1.5, 1.0]
+    """
+    centred = subtract_pixel_mean(train_images, *others)
+    return tuple(resize(x, size, "linear") for x in centred)
 
 
 def num_batches(num_examples: int, batch_size: int, drop_remainder: bool = True) -> int:
@@ -725,7 +787,8 @@ def epoch_permutation(num_examples: int, *, seed: int, epoch: int) -> np.ndarray
 
 # ---------------------------------------------------------------- experiment splits
 
-PREPROCESSING = ("scale", "pixel_mean", "standardize")  # what `load_splits` can apply
+# What `load_splits` can apply; "pixel_mean_resize32" is `pixel_mean_resize` to 32x32.
+PREPROCESSING = ("scale", "pixel_mean", "standardize", "pixel_mean_resize32")
 
 
 def subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
@@ -761,17 +824,26 @@ def load_splits(
 ) -> tuple[Dataset, Dataset]:
     """(train, test) of `dataset` (`load`) as float32 images [N, H, W, C] and int32 labels [N],
     preprocessed with the training split's statistics: "scale" ([0, 1], `to_float`),
-    "pixel_mean" (`subtract_pixel_mean`) or "standardize" (`standardize_per_channel`).
+    "pixel_mean" (`subtract_pixel_mean`), "standardize" (`standardize_per_channel`) or
+    "pixel_mean_resize32" (`pixel_mean_resize` to 32x32: the per-pixel train mean of the
+    `train_examples` used subtracted, then OpenCV-style bilinear resize; MiniGoogLeNet's input).
 
     `train_examples` / `eval_examples` take a seeded random subset (`subset`, seeds `seed` and
     `seed + 1`; None keeps the whole split); `image_size` zero-pads smaller images to that side
-    (28 -> 32 for 32x32 nets).
+    (28 -> 32 for 32x32 nets). "pixel_mean_resize32" resizes instead of padding: with it
+    `image_size` must be None or 32.
     """
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
+    resizes = preprocessing == "pixel_mean_resize32"
+    if resizes and image_size not in (None, 32):
+        raise ValueError(
+            f"preprocessing 'pixel_mean_resize32' resizes to 32x32, so image_size must be None or "
+            f"32, got {image_size!r}"
+        )
     train = subset(load(dataset, "train", data_dir), train_examples, seed)
     test = subset(load(dataset, "test", data_dir), eval_examples, seed + 1)
-    if image_size is not None and image_size != train.images.shape[1]:
+    if not resizes and image_size is not None and image_size != train.images.shape[1]:
         train = Dataset(resize(train.images, image_size, "pad"), train.labels)
         test = Dataset(resize(test.images, image_size, "pad"), test.labels)
     x_train, x_test = to_float(train.images), to_float(test.images)
@@ -779,6 +851,8 @@ def load_splits(
         x_train, x_test = subtract_pixel_mean(x_train, x_test)
     elif preprocessing == "standardize":
         x_train, x_test = standardize_per_channel(x_train, x_test)
+    elif resizes:
+        x_train, x_test = pixel_mean_resize(x_train, x_test, size=32)
     return Dataset(x_train, train.labels), Dataset(x_test, test.labels)
 
 

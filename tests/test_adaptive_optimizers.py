@@ -21,6 +21,7 @@ def tiny_run(tmp_path_factory):
     return workdir, adaptive_optimizers.run(TINY, workdir, quiet=True)
 
 
+@pytest.mark.slow
 def test_each_optimizer_runs_with_each_regularization(tiny_run):
     workdir, doc = tiny_run
     on_disk = json.loads((workdir / "results.json").read_text())

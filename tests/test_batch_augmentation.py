@@ -21,6 +21,7 @@ TINY = dataclasses.replace(
 )
 
 
+@pytest.mark.slow
 def test_baseline_and_batch_augmented_runs(tmp_path, monkeypatch):
     doc = batch_augmentation.run(TINY, tmp_path, quiet=True)
     on_disk = json.loads((tmp_path / "results.json").read_text())

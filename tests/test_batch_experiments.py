@@ -18,6 +18,7 @@ TINY_SWEEP = dataclasses.replace(
 )
 
 
+@pytest.mark.slow
 def test_batch_size_sweep_records_every_size_and_detects_bounds(tmp_path):
     doc = batch_size_sweep.run(TINY_SWEEP, tmp_path, quiet=True)
     on_disk = json.loads((tmp_path / "results.json").read_text())
@@ -42,6 +43,7 @@ TINY_CYCLIC = dataclasses.replace(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy, compilations", [("shapes", 3), ("accumulate", 1)])
 def test_cyclic_batch_size_policies(tmp_path, strategy, compilations):
     config = dataclasses.replace(TINY_CYCLIC, strategy=strategy, max_device_batch=64)
@@ -70,6 +72,7 @@ def test_cyclic_batch_bounds_from_a_sweep_file(tmp_path):
     assert (bounds["b_min"], bounds["b_max"]) == (32, 256)
 
 
+@pytest.mark.slow
 def test_batch_vs_lr_grows_the_batch_at_a_fixed_rate(tmp_path):
     config = dataclasses.replace(BATCH_VS_LR_SMOKE, train_examples=512, validation_examples=128)
     doc = batch_vs_lr.run(config, tmp_path, quiet=True)

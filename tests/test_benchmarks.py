@@ -101,6 +101,7 @@ def test_lenet_rows_from_synthetic_outputs():
     assert warm["baseline"] and cold["throughput"] is None
 
 
+@pytest.mark.slow
 def test_loop_design_variants_train_the_same_model():
     images, labels, idx = loop_design._batches(loop_design.SMOKE, smoke=True)
     finals = {}
@@ -115,15 +116,20 @@ def test_loop_design_variants_train_the_same_model():
     assert finals["dispatch again"] != finals["dispatch"]
 
 
+REPETITIONS = 2
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """Every benchmark once, at its smoke size, with the jaxsched peer (what CI runs)."""
     out = tmp_path_factory.mktemp("bench")
-    argv = ["--smoke", "--peers", "jaxsched", "--repetitions", "3", "--out", str(out)]
+    # Two repetitions: enough for a median between a min and a max, at two thirds of the time.
+    argv = ["--smoke", "--peers", "jaxsched", "--repetitions", str(REPETITIONS), "--out", str(out)]
     assert bench_main.main(argv) == 0
     return out, json.loads((out / "benchmarks.json").read_text())
 
 
+@pytest.mark.slow
 def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "loop_design"]
@@ -148,6 +154,7 @@ def test_unselected_peers_run_nothing(name):
     assert run(True, [], 1) == []
 
 
+@pytest.mark.slow
 def test_main_smoke_writes_json_and_markdown(smoke_run):
     out, doc = smoke_run
     assert (doc["status"], doc["smoke"], doc["benchmarks"]) == (
@@ -166,7 +173,7 @@ def test_main_smoke_writes_json_and_markdown(smoke_run):
     for r in measured:
         assert r["min"] <= r["median"] <= r["max"] and r["spread"] >= 0
     roofline = [r for r in rows if r["benchmark"] == "roofline"]
-    assert all(r["status"] == "ok" and r["repetitions"] == 3 for r in roofline)
+    assert all(r["status"] == "ok" and r["repetitions"] == REPETITIONS for r in roofline)
     matmul = {r["peer"]: r for r in roofline if r["metric"] == "matmul"}
     assert matmul["numpy"]["ratio"] == pytest.approx(
         matmul["numpy"]["median"] / matmul["jaxsched"]["median"]

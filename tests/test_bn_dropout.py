@@ -20,6 +20,7 @@ def tiny_run(tmp_path_factory):
     return workdir, bn_dropout.run(TINY, workdir, quiet=True)
 
 
+@pytest.mark.slow
 def test_every_variant_runs_and_is_tabulated(tiny_run):
     workdir, _ = tiny_run
     doc = json.loads((workdir / "results.json").read_text())

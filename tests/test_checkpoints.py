@@ -38,6 +38,7 @@ def fit(train_ds, test_ds, directory, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_numbers(fashion_small, tmp_path):
     train_ds, test_ds = fashion_small
     reference_state, reference = fit(train_ds, test_ds, tmp_path / "whole")

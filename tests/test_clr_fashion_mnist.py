@@ -25,6 +25,7 @@ def tiny_run(tmp_path_factory):
     return workdir, clr_fashion_mnist.run(TINY, workdir, quiet=True)
 
 
+@pytest.mark.slow
 def test_every_policy_trains_and_is_reported(tiny_run):
     workdir, doc = tiny_run
     on_disk = json.loads((workdir / "results.json").read_text())

@@ -44,6 +44,7 @@ def test_im2col_conv_matches_lax_on_lenet_shapes():
     chex.assert_shape(im2col_conv(x, kernel), (4, 24, 24, 6))
 
 
+@pytest.mark.slow
 def test_lenet_and_resnet_give_the_same_logits_with_either_lowering():
     x = jax.random.uniform(jax.random.key(4), (2, 28, 28, 1))
     variables = LeNet5(conv_impl="xla").init(jax.random.key(5), x, train=False)

@@ -34,6 +34,7 @@ def tiny_run(tmp_path_factory):
     return workdir, dead_relu.run(TINY, workdir, quiet=True)
 
 
+@pytest.mark.slow
 def test_results_and_figures_are_written(tiny_run):
     workdir, _ = tiny_run
     doc = json.loads((workdir / "results.json").read_text())

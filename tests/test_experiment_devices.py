@@ -57,6 +57,7 @@ def two_device_run(tmp_path_factory) -> tuple[Path, dict]:
     return out, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_devices_flag_trains_data_parallel_and_is_recorded(two_device_run):
     out, _ = two_device_run
     doc = json.loads((out / "two" / "results.json").read_text())

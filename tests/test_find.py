@@ -57,6 +57,7 @@ def test_sweep_on_an_mlp_brackets_rates_that_train(fashion_small):
     assert plain.lr_max == pytest.approx(found.lr_max, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_sweep_agrees_with_the_lr_range_test_runner(tmp_path):
     config = dataclasses.replace(SMOKE, method="sweep")
     doc = lr_range_test.run(config, tmp_path, quiet=True)
@@ -83,6 +84,7 @@ def test_sweep_agrees_with_the_lr_range_test_runner(tmp_path):
     assert found.losses == doc["runs"][0]["history"]["steps"]["loss"]
 
 
+@pytest.mark.slow
 def test_grid_agrees_with_the_runner_and_a_plain_optax_optimizer(tmp_path, fashion_small):
     config = dataclasses.replace(SMOKE, method="grid", grid_strategy="vmap")
     doc = lr_range_test.run(config, tmp_path, quiet=True)
@@ -209,6 +211,7 @@ def test_optimizer_and_data_specs_are_checked():
         data.as_dataset(np.zeros((2, 3)))
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs(monkeypatch, tmp_path, capsys, fashion_small):
     """README's "Use it on your own model" block as written (512 images, a 100-update sweep)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -194,7 +194,8 @@ class LeNetExperiment:
     dataset / data_dir: what `jaxsched.data.load` reads.
     seed: initialization, shuffling, subsets and the validation split.
     train_examples / test_examples: None for the whole split, else a seeded random subset.
-    preprocessing: "scale" ([0, 1]), "pixel_mean" or "standardize" (train statistics).
+    preprocessing: "scale" ([0, 1]), "pixel_mean", "standardize" (train statistics) or
+      "pixel_mean_resize32" (pixel_mean, then bilinear 28 -> 32: the MiniGoogLeNet notebook's).
     input_norm / hidden_batchnorm: the LeNet-5 variant (jaxsched.models.LeNet5).
     divergence_loss: a batch loss above this (nats; chance is ln 10 = 2.3) or NaN/inf ends a run
       as "diverged": BatchNorm keeps the loss finite at absurd learning rates.

@@ -29,8 +29,9 @@ class Config:
     epochs: epochs per learning rate.
     batch_size: examples per update.
     train_examples / eval_examples: None for the whole split, else a seeded random subset.
-    preprocessing: "scale" ([0, 1]), "pixel_mean" ([0, 1] minus the per-pixel train mean) or
-      "standardize" (per-channel train mean 0, std 1).
+    preprocessing: "scale" ([0, 1]), "pixel_mean" ([0, 1] minus the per-pixel train mean),
+      "standardize" (per-channel train mean 0, std 1) or "pixel_mean_resize32" (pixel_mean,
+      then resized 28 -> 32 bilinear as cv2.resize: the MiniGoogLeNet notebook's).
     input_norm / hidden_batchnorm: the LeNet-5 variant (see jaxsched.models.LeNet5).
     sweep_start / sweep_end / sweep_steps: the sweep's first and last rate and its length in
       updates; sweep_factor: it stops once the smoothed loss exceeds this multiple of its best.

@@ -1,8 +1,9 @@
 """Flax (linen) models. Each is a pure `init` / `apply` pair over a params pytree."""
 
 from jaxsched.models.lenet import LeNet5
+from jaxsched.models.minigooglenet import MiniGoogLeNet
 from jaxsched.models.mlp import MLP
 from jaxsched.models.resnet import ResNetV1
 from jaxsched.models.utils import count_params
 
-__all__ = ["MLP", "LeNet5", "ResNetV1", "count_params"]
+__all__ = ["MLP", "LeNet5", "MiniGoogLeNet", "ResNetV1", "count_params"]
