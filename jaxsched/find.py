@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import optax
 
-from jaxsched import data, loop, optimizers, range_test, results, sweep
+from jaxsched import data, loop, optimizers, range_test, results, sweep, validation
 
 OptimizerSpec = str | Callable[[Any], optax.GradientTransformation]
 DataSpec = data.Dataset | tuple[Any, Any]
@@ -197,32 +197,19 @@ def lr_find(
 
 
 def _check_lr_find(method, lr_start, lr_end, num_steps, factor, learning_rates) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    validation.choice("method", method, METHODS)
     if method == "sweep":
-        if not (_real(lr_start) and _real(lr_end) and 0 < lr_start < lr_end):
-            raise ValueError(
-                f"lr_start and lr_end must satisfy 0 < lr_start < lr_end, got "
-                f"lr_start={lr_start!r}, lr_end={lr_end!r}"
-            )
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 12:
-            raise ValueError(f"num_steps must be an int >= 12, got {num_steps!r}")
-        if not (_real(factor) and factor > 1):
-            raise ValueError(f"factor must be > 1, got {factor!r}")
+        validation.number("lr_start", lr_start, minimum=0, exclusive_minimum=True)
+        validation.number("lr_end", lr_end, minimum=0, exclusive_minimum=True)
+        validation.ordered("lr_start", lr_start, "lr_end", lr_end)
+        validation.integer("num_steps", num_steps, minimum=12)
+        validation.number("factor", factor, minimum=1, exclusive_minimum=True)
     else:
-        rates = list(learning_rates)
-        if not rates or not all(_real(lr) and lr > 0 for lr in rates):
-            raise ValueError(f"learning_rates must be positive numbers, got {rates!r}")
-        if len(set(rates)) != len(rates):
-            raise ValueError(f"learning_rates must be distinct, got {rates!r}")
+        validation.sequence("learning_rates", list(learning_rates), _positive, unique=True)
 
 
-def _real(value: Any) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float | np.number)
-        and math.isfinite(value)
-    )
+def _positive(name: str, value: Any) -> Any:
+    return validation.number(name, value, minimum=0, exclusive_minimum=True)
 
 
 def sweep_history(
@@ -548,21 +535,20 @@ def batch_size_find(
 
 
 def _check_batch_size_find(sizes, num_examples, learning_rate, metric, test) -> list[int]:
-    sizes = list(sizes)
-    powers = all(
-        isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 and s & (s - 1) == 0
-        for s in sizes
-    )
-    if len(sizes) < 3 or not powers or len(set(sizes)) != len(sizes):
-        raise ValueError(f"sizes must be at least 3 distinct powers of two, got {sizes!r}")
+    validation.sequence("sizes", list(sizes), _power_of_two, unique=True, min_length=3)
     if max(sizes) > num_examples:
-        raise ValueError(
-            f"sizes must be at most the {num_examples} training examples, got {max(sizes)}"
+        raise validation.ConfigError(
+            "sizes", f"must each be at most the {num_examples} training examples", str(max(sizes))
         )
-    if not (_real(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-    if metric not in ("train_accuracy", "val_accuracy"):
-        raise ValueError(f"metric must be 'train_accuracy' or 'val_accuracy', got {metric!r}")
+    validation.number("learning_rate", learning_rate, minimum=0, exclusive_minimum=True)
+    validation.choice("metric", metric, ("train_accuracy", "val_accuracy"))
     if metric == "val_accuracy" and test is None:
-        raise ValueError("metric 'val_accuracy' needs eval_data")
+        raise validation.ConfigError("metric", "'val_accuracy' needs eval_data")
     return sorted(int(s) for s in sizes)
+
+
+def _power_of_two(name: str, value: Any) -> Any:
+    validation.integer(name, value, minimum=1)
+    if value & (value - 1):
+        raise validation.ConfigError(name, "must be a power of two", str(value))
+    return value

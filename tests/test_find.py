@@ -168,12 +168,12 @@ def test_batch_size_find_reads_the_plateau(fashion_small):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"method": "bisect"}, "method must be one of"),
-        ({"lr_start": 1.0, "lr_end": 0.1}, "lr_start and lr_end"),
-        ({"num_steps": 5}, "num_steps must be an int >= 12"),
-        ({"factor": 1.0}, "factor must be > 1"),
-        ({"method": "grid", "learning_rates": (0.1, -1.0)}, "learning_rates must be positive"),
-        ({"method": "grid", "learning_rates": (0.1, 0.1)}, "learning_rates must be distinct"),
+        ({"method": "bisect"}, "method must be one of 'sweep', 'grid', got 'bisect'"),
+        ({"lr_start": 1.0, "lr_end": 0.1}, "lr_start and lr_end must satisfy lr_start < lr_end"),
+        ({"num_steps": 5}, "num_steps must be an integer >= 12, got 5"),
+        ({"factor": 1.0}, "factor must be a finite number > 1"),
+        ({"method": "grid", "learning_rates": (0.1, -1.0)}, "learning_rates must each be a fin"),
+        ({"method": "grid", "learning_rates": (0.1, 0.1)}, "learning_rates must not repeat"),
     ],
 )
 def test_lr_find_rejects_bad_input_before_training(monkeypatch, fashion_small, kwargs, match):
@@ -185,11 +185,11 @@ def test_lr_find_rejects_bad_input_before_training(monkeypatch, fashion_small, k
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"sizes": (8, 24, 32)}, "sizes must be at least 3 distinct powers of two"),
-        ({"sizes": (8, 16)}, "sizes must be at least 3"),
-        ({"sizes": (8, 16, 1024)}, "at most the 512 training examples"),
-        ({"metric": "val_accuracy"}, "needs eval_data"),
-        ({"metric": "loss"}, "metric must be"),
+        ({"sizes": (8, 24, 32)}, "sizes must each be a power of two, got 24"),
+        ({"sizes": (8, 16)}, "sizes must hold at least 3"),
+        ({"sizes": (8, 16, 1024)}, "sizes must each be at most the 512 training examples"),
+        ({"metric": "val_accuracy"}, "metric 'val_accuracy' needs eval_data"),
+        ({"metric": "loss"}, "metric must be one of 'train_accuracy', 'val_accuracy', got 'loss'"),
     ],
 )
 def test_batch_size_find_rejects_bad_input_before_training(
