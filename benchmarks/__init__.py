@@ -11,9 +11,12 @@ Benchmarks (one module each, `run(smoke, peers, repetitions) -> rows` and `main(
                  (eager and `torch.compile`)
   lr_grid        the 11-rate LR range test: `sweep.fit_grid` against 11 `loop.fit` / Keras fits
   dead_relu      1000 dead-ReLU simulations vmapped against the Keras loop (extrapolated)
+  depth_width    the 143 depth-vs-width MLPs for 2 epochs: `shape_grid.fit_shapes` ("auto",
+                 "sequential", "depth") against the Keras loop (sampled, extrapolated)
   batch_cycling  a cyclic batch size under the "shapes" and "accumulate" strategies
   resnet_step    ResNet-44 + cutout batch augmentation, M = 1..16: images/s and XLA memory
   roofline       NumPy / XLA matmul rates and the LeNet / ResNet steps' fraction of them
+  loop_design    the measurements behind the training loop's design (dispatch, scan, layouts)
 
 Every measurement is repeated (median, min, max of the repetitions after a warm-up); ratios
 divide by the jaxsched baseline of the same measurement. Results go to benchmarks.json (rows

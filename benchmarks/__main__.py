@@ -10,6 +10,7 @@ NAMES = (
     "lenet_epoch",
     "lr_grid",
     "dead_relu",
+    "depth_width",
     "batch_cycling",
     "resnet_step",
     "roofline",

@@ -535,3 +535,36 @@ def scaling(
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def scatter_fits(
+    points: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    fits: Mapping[str, Mapping[str, Any]],
+    xlabel: str,
+    ylabel: str,
+    *,
+    logx: bool = False,
+    title: str = "",
+) -> plt.Figure:
+    """Per label a scatter of (x, y) points and its fitted line with a confidence band, as
+    seaborn's lmplot(hue=label). `fits[label]` is `stats.linear_fit`'s output ("at", "fit",
+    "lo", "hi"), fitted on log10(x) when `logx` (so it draws as a line on the log axis)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (label, (x, y)) in enumerate(points.items()):
+        color = f"C{i}"
+        ax.scatter(x, y, s=14, color=color, alpha=0.7, label=label)
+        fit = fits.get(label)
+        if fit is not None:
+            at = np.asarray(fit["at"], dtype=float)
+            at = 10.0**at if logx else at
+            ax.plot(at, fit["fit"], color=color, lw=1.5)
+            ax.fill_between(at, fit["lo"], fit["hi"], color=color, alpha=0.15, lw=0)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -2,6 +2,7 @@
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +75,46 @@ def density(
         dens += np.exp(-0.5 * z * z).sum(axis=1)
     dens /= v.size * bandwidth * math.sqrt(2 * math.pi)
     return {"coords": coords.tolist(), "density": dens.tolist()}
+
+
+def linear_fit(
+    x: np.ndarray, y: np.ndarray, at: np.ndarray, confidence: float = 0.95
+) -> dict[str, Any]:
+    """Least-squares line y = intercept + slope x, and at the points `at` its fitted values with
+    the two-sided `confidence` band of the fitted mean (Student's t, n - 2 degrees of freedom):
+    fit +- t s sqrt(1/n + (a - mean x)^2 / sum (x - mean x)^2), s^2 the residual variance.
+    (seaborn's lmplot draws a bootstrap band of the same quantity.) Needs 3 or more points
+    with at least two distinct x.
+
+    Returns {"slope", "intercept", "at", "fit", "lo", "hi"} (lists for the arrays).
+
+    Examples:
+      >>> from jaxsched.stats import linear_fit
+      >>> out = linear_fit(np.array([0.0, 1, 2, 3]), np.array([1.0, 3, 5, 7]), np.array([4.0]))
+      >>> round(out["slope"], 6), round(out["intercept"], 6), out["lo"] == out["hi"]
+      (2.0, 1.0, True)
+    """
+    from scipy import stats as scipy_stats  # a dependency of jax
+
+    x, y, at = (np.asarray(v, dtype=np.float64) for v in (x, y, at))
+    if x.shape != y.shape or x.ndim != 1 or x.size < 3 or np.ptp(x) == 0:
+        raise ValueError(f"need 3+ points (x, y) with 2+ distinct x, got {x.size}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n, mx = x.size, x.mean()
+    sxx = np.sum((x - mx) ** 2)
+    slope = float(np.sum((x - mx) * (y - y.mean())) / sxx)
+    intercept = float(y.mean() - slope * mx)
+    residual = y - (intercept + slope * x)
+    s = math.sqrt(float(np.sum(residual**2)) / (n - 2))
+    t = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 2))
+    fit = intercept + slope * at
+    half = t * s * np.sqrt(1 / n + (at - mx) ** 2 / sxx)
+    return {
+        "slope": slope,
+        "intercept": intercept,
+        "at": at.tolist(),
+        "fit": fit.tolist(),
+        "lo": (fit - half).tolist(),
+        "hi": (fit + half).tolist(),
+    }

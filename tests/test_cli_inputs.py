@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from jaxsched import loop, sweep
+from jaxsched import loop, shape_grid, sweep
 
 # (runner, argv after --smoke, the flag the one-line message must name)
 BAD_INPUTS = [
@@ -81,6 +81,25 @@ BAD_INPUTS = [
     ("cnn_arithmetic", ["--stack-depths", "0"], "--stack-depths"),
     ("scaling", ["--device-counts", "0"], "--device-counts"),
     ("scaling", ["--gpu-flops-per-s", "0"], "--gpu-flops-per-s"),
+    # minigooglenet
+    ("minigooglenet", ["--width", "0"], "--width"),
+    ("minigooglenet", ["--epochs", "0"], "--epochs"),
+    ("minigooglenet", ["--batch-size", "0"], "--batch-size"),
+    ("minigooglenet", ["--lr-min", "1", "--lr-max", "0.1"], "--lr-min"),
+    ("minigooglenet", ["--b-start", "64", "--b-end", "32"], "--b-start"),
+    ("minigooglenet", ["--gamma", "nan"], "--gamma"),
+    # depth_vs_width
+    ("depth_vs_width", ["--epochs", "0"], "--epochs"),
+    ("depth_vs_width", ["--patience", "0"], "--patience"),
+    ("depth_vs_width", ["--widths", "0"], "--widths"),
+    ("depth_vs_width", ["--widths", "8", "8"], "--widths"),
+    ("depth_vs_width", ["--max-depth", "0"], "--max-depth"),
+    ("depth_vs_width", ["--max-units", "2"], "--max-units"),
+    ("depth_vs_width", ["--batch-size", "100000"], "--batch-size"),
+    ("depth_vs_width", ["--learning-rate", "-1"], "--learning-rate"),
+    ("depth_vs_width", ["--seeds", "-1"], "--seeds"),
+    ("depth_vs_width", ["--strategy", "fastest"], "--strategy"),
+    ("depth_vs_width", ["--devices", "2"], "--devices"),
 ]
 
 
@@ -91,6 +110,7 @@ def no_training(monkeypatch):
 
     monkeypatch.setattr(loop, "fit", refuse)
     monkeypatch.setattr(sweep, "fit_grid", refuse)
+    monkeypatch.setattr(shape_grid, "fit_shapes", refuse)
 
 
 @pytest.mark.parametrize(("runner", "argv", "flag"), BAD_INPUTS)

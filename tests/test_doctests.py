@@ -22,6 +22,8 @@ WITH_EXAMPLES = {
     "jaxsched.augment",
     "jaxsched.range_test",
     "jaxsched.find",
+    "jaxsched.eggholder",
+    "jaxsched.shape_grid",
 }
 
 

@@ -146,3 +146,61 @@ def dead_relu_simulation(config: Any, seed: int) -> dict[str, float]:
     k.backend.clear_session()
     variance = float(np.var(pred))
     return {"seconds": seconds, "pred_variance": variance if math.isfinite(variance) else math.nan}
+
+
+def depth_width_fit(
+    widths: tuple[int, ...],
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    learning_rate: float,
+    seed: int,
+) -> dict[str, Any]:
+    """One net of the depth-vs-width study as the course's loop trained it: the Keras model of
+    jaxsched.models.DepthWidthNet (Dense + ReLU, then BatchNormalization before every later
+    Dense + ReLU, a linear Dense 1; Keras's Glorot-uniform kernels, zero biases, BatchNorm
+    momentum 0.99 and epsilon 1e-3) built, compiled (Nadam, MSE, RMSE metric) and fitted with
+    the validation split and EarlyStopping(val RMSE, patience, best weights restored).
+
+    train, test: (inputs float32[N, D], targets float32[N]).
+    Returns {"seconds" (build + compile + fit), "params" (Keras's count_params), "epochs" (run),
+    "val_rmse" (the last epoch's)}.
+    """
+    k = keras()
+    (x, y), (x_test, y_test) = train, test
+    start = time.perf_counter()
+    k.utils.set_random_seed(seed)
+    layers = [k.Input((x.shape[1],)), k.layers.Dense(widths[0], activation="relu")]
+    for width in widths[1:]:
+        layers += [k.layers.BatchNormalization(), k.layers.Dense(width, activation="relu")]
+    model = k.Sequential([*layers, k.layers.Dense(1)])
+    model.compile(
+        optimizer=k.optimizers.Nadam(learning_rate=learning_rate),
+        loss="mse",
+        metrics=[k.metrics.RootMeanSquaredError()],
+    )
+    stop = k.callbacks.EarlyStopping(
+        monitor="val_root_mean_squared_error", patience=patience, restore_best_weights=True
+    )
+    hist = model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=(x_test, y_test),
+        callbacks=[stop],
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    out = {
+        "seconds": seconds,
+        "params": int(model.count_params()),
+        "epochs": len(hist.history["loss"]),
+        "val_rmse": float(hist.history["val_root_mean_squared_error"][-1]),
+    }
+    del model
+    k.backend.clear_session()
+    return out

@@ -2,8 +2,8 @@
 
 from jaxsched.models.lenet import LeNet5
 from jaxsched.models.minigooglenet import MiniGoogLeNet
-from jaxsched.models.mlp import MLP
+from jaxsched.models.mlp import MLP, DepthWidthNet
 from jaxsched.models.resnet import ResNetV1
 from jaxsched.models.utils import count_params
 
-__all__ = ["MLP", "LeNet5", "MiniGoogLeNet", "ResNetV1", "count_params"]
+__all__ = ["MLP", "DepthWidthNet", "LeNet5", "MiniGoogLeNet", "ResNetV1", "count_params"]
