@@ -15,6 +15,7 @@ Benchmarks (one module each, `run(smoke, peers, repetitions) -> rows` and `main(
                  "sequential", "depth") against the Keras loop (sampled, extrapolated)
   batch_cycling  a cyclic batch size under the "shapes" and "accumulate" strategies
   resnet_step    ResNet-44 + cutout batch augmentation, M = 1..16: images/s and XLA memory
+  minigooglenet_step  MiniGoogLeNet's step, B = 64, 512, vs Keras / PyTorch; FLOP/s vs matmul
   roofline       NumPy / XLA matmul rates and the LeNet / ResNet steps' fraction of them
   loop_design    the measurements behind the training loop's design (dispatch, scan, layouts)
 

@@ -13,6 +13,7 @@ NAMES = (
     "depth_width",
     "batch_cycling",
     "resnet_step",
+    "minigooglenet_step",
     "roofline",
     "loop_design",
 )

@@ -14,7 +14,17 @@ from typing import Any
 
 import jax
 
-from jaxsched import checkpoints, data, loop, parallel, results, runs, train, validation
+from jaxsched import (
+    checkpoints,
+    compile_cache,
+    data,
+    loop,
+    parallel,
+    results,
+    runs,
+    train,
+    validation,
+)
 from jaxsched.models import LeNet5
 
 
@@ -106,6 +116,12 @@ def experiment_parser(
         "--fresh", action="store_true", help="ignore completed runs in an existing results.json"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not read or write JAX's persistent compilation cache (default folder "
+        f"~/.cache/jaxsched/xla; ${compile_cache.ENV} sets another, or 'off')",
+    )
     group = parser.add_argument_group(
         "devices and hosts",
         "data-parallel training (jaxsched.parallel); on a CPU, simulate N devices with "
@@ -172,7 +188,8 @@ def main(
     before any work with a one-line usage error naming the flag (exit 2): the config checks
     itself when made (jaxsched.validation), the output folder is created and tested for
     writing, and the runner's own input errors (data, finished runs of another identity) are
-    reported the same way. Ctrl-C ends with status 130, what finished already written.
+    reported the same way. Ctrl-C ends with status 130, what finished already written. JAX's
+    persistent compilation cache is on (`compile_cache.enable`) unless --no-compile-cache.
     `report(doc, workdir)` prints the summary.
     """
     parser = experiment_parser(name, doc, single_device=single_device)
@@ -190,6 +207,8 @@ def main(
         runs.prepare_output(workdir)
     except runs.OutputError as error:
         parser.error(f"argument --out: {error}")
+    if not args.no_compile_cache:
+        compile_cache.enable()
     accepted = inspect.signature(run).parameters
     options = {"quiet": args.quiet, "fresh": args.fresh, "devices": args.devices}
     try:

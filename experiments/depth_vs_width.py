@@ -28,19 +28,27 @@ from jaxsched import eggholder, optimizers, plots, results, shape_grid, stats
 from jaxsched.models import DepthWidthNet
 
 NAME = "depth_vs_width"
-FIGURES = {  # file -> (x field, x label, y field, y label)
-    "rmse_vs_units.png": ("units", "total hidden units", "best_val_rmse", "best validation RMSE"),
+FIGURES = {  # file -> (x field, x label, y field, y label, log y)
+    "rmse_vs_units.png": (
+        "units",
+        "total hidden units",
+        "best_val_rmse",
+        "best validation RMSE",
+        False,
+    ),
     "rmse_vs_params.png": (
         "params",
         "trainable parameters",
         "best_val_rmse",
         "best validation RMSE",
+        False,
     ),
     "time_vs_params.png": (
         "params",
         "trainable parameters",
         "seconds",
         "training seconds (share of its group's wall time)",
+        True,
     ),
 }
 
@@ -147,7 +155,8 @@ def _line(row: dict[str, Any]) -> str:
 
 def _summary(rows: list[dict[str, Any]], grid: shape_grid.GridRun) -> dict[str, Any]:
     """Per depth: the best net and its RMSE; per figure and depth: the fitted line with its 95%
-    band (RMSE or seconds against log10 of units or parameters, as the notebook's lmplot)."""
+    band (RMSE against log10 of units or parameters, as the notebook's lmplot; log10 seconds
+    against log10 parameters)."""
     by_depth: dict[int, list] = {}
     for row in rows:
         if row["best_val_rmse"] is not None:
@@ -157,14 +166,15 @@ def _summary(rows: list[dict[str, Any]], grid: shape_grid.GridRun) -> dict[str, 
         for depth, group in sorted(by_depth.items())
     }
     fits = {}
-    for figure, (x_field, _, y_field, _) in FIGURES.items():
+    for figure, (x_field, _, y_field, _, logy) in FIGURES.items():
         fits[figure] = {}
         for depth, group in sorted(by_depth.items()):
             x = np.log10([r[x_field] for r in group])
-            if len(group) < 3 or np.ptp(x) == 0:
+            y = np.array([r[y_field] for r in group], dtype=float)
+            if len(group) < 3 or np.ptp(x) == 0 or (logy and np.any(y <= 0)):
                 continue
             at = np.linspace(x.min(), x.max(), 50)
-            fits[figure][str(depth)] = stats.linear_fit(x, [r[y_field] for r in group], at)
+            fits[figure][str(depth)] = stats.linear_fit(x, np.log10(y) if logy else y, at)
     return {
         "best_per_depth": {
             depth: {"key": r["key"], "best_val_rmse": r["best_val_rmse"], "params": r["params"]}
@@ -178,7 +188,7 @@ def _summary(rows: list[dict[str, Any]], grid: shape_grid.GridRun) -> dict[str, 
 
 
 def _figures(doc: dict[str, Any], workdir: Path) -> None:
-    for figure, (x_field, x_label, y_field, y_label) in FIGURES.items():
+    for figure, (x_field, x_label, y_field, y_label, logy) in FIGURES.items():
         points = {}
         for row in doc["runs"]:
             if row[y_field] is None:
@@ -198,8 +208,10 @@ def _figures(doc: dict[str, Any], workdir: Path) -> None:
                 x_label,
                 y_label,
                 logx=True,
-                title=f"{len(doc['runs'])} nets, eggholder, lines: least squares on log10(x) "
-                "with 95% bands",
+                logy=logy,
+                title=f"{len(doc['runs'])} nets, eggholder; lines: least squares on log10(x)"
+                + (" and log10(y)" if logy else "")
+                + ", 95% bands",
             ),
             workdir / figure,
         )

@@ -544,11 +544,13 @@ def scatter_fits(
     ylabel: str,
     *,
     logx: bool = False,
+    logy: bool = False,
     title: str = "",
 ) -> plt.Figure:
     """Per label a scatter of (x, y) points and its fitted line with a confidence band, as
     seaborn's lmplot(hue=label). `fits[label]` is `stats.linear_fit`'s output ("at", "fit",
-    "lo", "hi"), fitted on log10(x) when `logx` (so it draws as a line on the log axis)."""
+    "lo", "hi"), fitted on log10(x) when `logx` and on log10(y) when `logy` (so it draws as a
+    line on the log axes)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (label, (x, y)) in enumerate(points.items()):
         color = f"C{i}"
@@ -557,10 +559,18 @@ def scatter_fits(
         if fit is not None:
             at = np.asarray(fit["at"], dtype=float)
             at = 10.0**at if logx else at
-            ax.plot(at, fit["fit"], color=color, lw=1.5)
-            ax.fill_between(at, fit["lo"], fit["hi"], color=color, alpha=0.15, lw=0)
+            line, lo, hi = (np.asarray(fit[k], dtype=float) for k in ("fit", "lo", "hi"))
+            if logy:
+                line, lo, hi = 10.0**line, 10.0**lo, 10.0**hi
+            ax.plot(at, line, color=color, lw=1.5)
+            ax.fill_between(at, lo, hi, color=color, alpha=0.15, lw=0)
     if logx:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

@@ -45,7 +45,6 @@ from jaxsched.results import DIVERGED, DONE, STOPPED
 
 STRATEGIES = ("auto", "all", "depth", "shape", "sequential")
 CANDIDATES = ("all", "depth", "shape", "sequential")
-_KEY0 = jax.random.key(0)  # init keys are irrelevant where only shapes are traced
 ModelFn = Callable[[tuple[int, ...]], nn.Module]  # hidden widths -> a DepthWidthNet-like net
 
 
@@ -379,7 +378,7 @@ def init_variables(template: Any, widths: Sequence[int], seed: int) -> dict[str,
 
 def _shapes(model: nn.Module, x: jax.ShapeDtypeStruct) -> Any:
     """The variables' shapes of model.init (traced, not compiled)."""
-    return jax.eval_shape(functools.partial(model.init, train=False), _KEY0, x)
+    return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
 
 
 def _embed(small: dict, template: Any) -> dict:

@@ -1,5 +1,7 @@
 """The im2col lowering of jaxsched.models.conv.Conv against flax's (XLA's) convolution."""
 
+import functools
+
 import chex
 import flax.linen as nn
 import jax
@@ -17,19 +19,22 @@ IMAGES = jax.random.normal(jax.random.key(0), (3, 11, 12, 4))
 @pytest.mark.parametrize("strides", [1, 2, 3])
 @pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3), (5, 5), (2, 3)])
 def test_im2col_equals_xla_convolution_and_its_gradients(padding, strides, kernel_size):
+    # (jitted: one compiled program per call instead of one per operation)
     xla = nn.Conv(7, kernel_size, strides=strides, padding=padding)
     ours = Conv(7, kernel_size, strides=strides, padding=padding, impl="im2col")
-    variables = xla.init(jax.random.key(1), IMAGES)
+    variables = jax.jit(xla.init)(jax.random.key(1), IMAGES)
     # Same parameter names, shapes and initializers: variables move between the two.
-    chex.assert_trees_all_equal(variables, ours.init(jax.random.key(1), IMAGES))
+    chex.assert_trees_all_equal(variables, jax.jit(ours.init)(jax.random.key(1), IMAGES))
     chex.assert_trees_all_close(
-        ours.apply(variables, IMAGES), xla.apply(variables, IMAGES), atol=1e-5, rtol=1e-5
+        jax.jit(ours.apply)(variables, IMAGES),
+        jax.jit(xla.apply)(variables, IMAGES),
+        atol=1e-5,
+        rtol=1e-5,
     )
 
     def grads(module):
-        return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(
-            variables, IMAGES
-        )
+        loss = lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))  # noqa: E731
+        return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, IMAGES)
 
     chex.assert_trees_all_close(grads(ours), grads(xla), atol=1e-4, rtol=1e-4)
 
@@ -46,18 +51,20 @@ def test_im2col_conv_matches_lax_on_lenet_shapes():
 
 @pytest.mark.slow
 def test_lenet_and_resnet_give_the_same_logits_with_either_lowering():
+    def jitted(method):
+        return jax.jit(functools.partial(method, train=False))
+
     x = jax.random.uniform(jax.random.key(4), (2, 28, 28, 1))
-    variables = LeNet5(conv_impl="xla").init(jax.random.key(5), x, train=False)
+    variables = jitted(LeNet5(conv_impl="xla").init)(jax.random.key(5), x)
     logits = {
-        impl: LeNet5(conv_impl=impl).apply(variables, x, train=False) for impl in ("xla", "im2col")
+        impl: jitted(LeNet5(conv_impl=impl).apply)(variables, x) for impl in ("xla", "im2col")
     }
     chex.assert_trees_all_close(logits["im2col"], logits["xla"], atol=1e-5)
 
     x = jax.random.uniform(jax.random.key(6), (2, 32, 32, 3))
-    variables = ResNetV1(8).init(jax.random.key(7), x, train=False)
+    variables = jitted(ResNetV1(8).init)(jax.random.key(7), x)
     logits = {
-        impl: ResNetV1(8, conv_impl=impl).apply(variables, x, train=False)
-        for impl in ("xla", "im2col")
+        impl: jitted(ResNetV1(8, conv_impl=impl).apply)(variables, x) for impl in ("xla", "im2col")
     }
     chex.assert_trees_all_close(logits["im2col"], logits["xla"], atol=1e-4)
 

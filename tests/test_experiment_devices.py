@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from conftest import XLA_TEST_FLAGS
 
 from experiments import batch_size_sweep, common, dead_relu
 from experiments.configs.batch_size import SWEEP_SMOKE
@@ -42,7 +43,7 @@ def two_device_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("devices")
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "XLA_FLAGS": f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
     proc = subprocess.run(

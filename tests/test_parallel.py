@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import XLA_TEST_FLAGS
 
 from jaxsched import parallel
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def eight_devices() -> dict:
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env = {**os.environ, "XLA_FLAGS": f"{XLA_TEST_FLAGS} --xla_force_host_platform_device_count=8"}
     env["JAX_PLATFORMS"] = "cpu"
     out = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "parallel_check.py")],
@@ -98,7 +99,7 @@ def test_two_process_distributed_run_equals_one_process(tmp_path):
     coordinator = f"127.0.0.1:{_free_port()}"
     out = tmp_path / "params.npy"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = XLA_TEST_FLAGS
     processes = [
         subprocess.Popen(
             [

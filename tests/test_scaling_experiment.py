@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import XLA_TEST_FLAGS
 
 from experiments import scaling
 from experiments.configs.scaling import SMOKE
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def smoke(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("scaling")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # the runner sets the simulated device count itself
+    env["XLA_FLAGS"] = XLA_TEST_FLAGS  # the runner sets the simulated device count itself
     env.pop("JAX_NUM_CPU_DEVICES", None)
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.scaling", "--smoke", "--quiet", "--out", str(out)],
@@ -150,7 +151,7 @@ def test_simulate_cpu_devices_only_before_the_backends_start():
         "print(first, count, parallel.simulate_cpu_devices(5), jax.device_count())\n"
     )
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = XLA_TEST_FLAGS
     env.pop("JAX_NUM_CPU_DEVICES", None)
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120

@@ -204,3 +204,87 @@ def depth_width_fit(
     del model
     k.backend.clear_session()
     return out
+
+
+def minigooglenet(width: float = 1.0, num_classes: int = 10, input_shape=(32, 32, 1)):
+    """jaxsched.models.MiniGoogLeNet in Keras (the layout of its LAYOUT, Rosebrock's book):
+    conv_module = Conv2D (with bias) -> BatchNormalization -> ReLU, inception and downsample
+    modules concatenated on the channels, 7x7 average pool, Dropout 0.5, a softmax Dense;
+    every filter count K is max(1, round(K * width)). At width 1 and one input channel,
+    1,654,522 params (tests/test_minigooglenet.py builds the same network)."""
+    from jaxsched.models import minigooglenet as mgn
+
+    k = keras()
+    layers = k.layers
+
+    def conv(x, filters, size, stride=1, padding="same"):
+        x = layers.Conv2D(mgn.scaled(filters, width), size, strides=stride, padding=padding)(x)
+        return layers.Activation("relu")(layers.BatchNormalization()(x))
+
+    inputs = k.Input(input_shape)
+    x = conv(inputs, mgn.STEM_FILTERS, 3)
+    for kind, filters in mgn.LAYOUT:
+        if kind == "inception":
+            f1, f3 = filters
+            x = layers.concatenate([conv(x, f1, 1), conv(x, f3, 3)])
+        else:
+            pool = layers.MaxPooling2D(3, strides=2)(x)
+            x = layers.concatenate([conv(x, filters[0], 3, 2, "valid"), pool])
+    x = layers.AveragePooling2D(mgn.POOL_SIZE)(x)
+    x = layers.Flatten()(layers.Dropout(0.5)(x))
+    return k.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
+def minigooglenet_steps(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    steps: int,
+    repetitions: int,
+    jit_compile: bool,
+    width: float = 1.0,
+    learning_rate: float = 0.01,
+    momentum: float = 0.9,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A fresh MiniGoogLeNet compiled as the course compiles (SGD with momentum, sparse
+    categorical cross-entropy, accuracy) and trained by one `fit` of 1 + repetitions epochs on
+    `steps` copies of the batch (batch_size = len(images), shuffle=False, verbose=0).
+
+    Returns "step_s" (seconds per step of every epoch after the first, fit's per-epoch overhead
+    included), "first_s" ([the first epoch's seconds less steps - 1 median steps]: the first
+    step, tracing / compilation included),
+    "params", "final_loss" and "jit_compile"."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    model = minigooglenet(width, input_shape=images.shape[1:])
+    model.compile(
+        optimizer=k.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    x = np.concatenate([images] * steps)
+    y = np.concatenate([labels] * steps)
+    timer = epoch_timer()
+    hist = model.fit(
+        x,
+        y,
+        batch_size=len(images),
+        epochs=1 + repetitions,
+        shuffle=False,
+        verbose=0,
+        callbacks=[timer],
+    )
+    epoch_s = [end - begin for begin, end in timer.epochs]
+    step_s = [s / steps for s in epoch_s[1:]]
+    out = {
+        "first_s": [epoch_s[0] - (steps - 1) * float(np.median(step_s))],
+        "step_s": step_s,
+        "params": int(model.count_params()),
+        "final_loss": float(hist.history["loss"][-1]),
+        "jit_compile": bool(model.jit_compile),
+    }
+    del model
+    k.backend.clear_session()
+    return out

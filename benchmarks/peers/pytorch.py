@@ -135,3 +135,115 @@ def fit_epochs(
         "num_threads": t.get_num_threads(),
         "num_interop_threads": t.get_num_interop_threads(),
     }
+
+
+def minigooglenet(width: float = 1.0, num_classes: int = 10, in_channels: int = 1):
+    """jaxsched.models.MiniGoogLeNet in PyTorch (NCHW), the layout of its LAYOUT: conv_module =
+    Conv2d (with bias) -> BatchNorm (Keras's momentum 0.99 = PyTorch's 0.01, epsilon 1e-3) ->
+    ReLU, inception and downsample modules concatenated on the channels, 7x7 average pool,
+    Dropout 0.5, Linear (logits; the softmax is in the loss); Glorot-uniform kernels and zero
+    biases as in Keras. Every filter count K is max(1, round(K * width)); inputs 32x32."""
+    from jaxsched.models import minigooglenet as mgn
+
+    t = torch()
+    nn = t.nn
+
+    def conv(cin, filters, size, stride=1, padding="same"):
+        cout = mgn.scaled(filters, width)
+        pad = size // 2 if padding == "same" else 0
+        layer = nn.Sequential(
+            nn.Conv2d(cin, cout, size, stride=stride, padding=pad),
+            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01),
+            nn.ReLU(),
+        )
+        return layer, cout
+
+    class Concat(nn.Module):
+        def __init__(self, *branches):
+            super().__init__()
+            self.branches = nn.ModuleList(branches)
+
+        def forward(self, x):
+            return t.cat([b(x) for b in self.branches], dim=1)
+
+    stem, c = conv(in_channels, mgn.STEM_FILTERS, 3)
+    body = [stem]
+    for kind, filters in mgn.LAYOUT:
+        if kind == "inception":
+            (a, ca), (b, cb) = conv(c, filters[0], 1), conv(c, filters[1], 3)
+            body.append(Concat(a, b))
+            c = ca + cb
+        else:
+            a, ca = conv(c, filters[0], 3, 2, "valid")
+            body.append(Concat(a, nn.MaxPool2d(3, stride=2)))
+            c = ca + c
+    model = nn.Sequential(
+        *body,
+        nn.AvgPool2d(mgn.POOL_SIZE),
+        nn.Dropout(0.5),
+        nn.Flatten(),
+        nn.Linear(c, num_classes),
+    )
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def minigooglenet_steps(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    steps: int,
+    repetitions: int,
+    compile: bool,
+    width: float = 1.0,
+    learning_rate: float = 0.01,
+    momentum: float = 0.9,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A fresh MiniGoogLeNet trained on one fixed batch by the plain loop (zero_grad / forward /
+    cross-entropy / backward / SGD with momentum): one cold step, one untimed warm step, then
+    `repetitions` timed runs of `steps` steps, each ending on the loss's value.
+
+    Returns "first_s" ([the cold step's seconds], torch.compile's compilation included),
+    "step_s" (seconds per step, one per repetition), "params", "final_loss" and the thread
+    settings."""
+    t = torch()
+    if compile:
+        _disable_inductor_caches(t)
+    t.manual_seed(seed)
+    x = t.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2), np.float32))
+    y = t.from_numpy(labels.astype(np.int64))
+    model = minigooglenet(width, in_channels=x.shape[1])
+    model.train()
+    step_model = t.compile(model) if compile else model
+    opt = t.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = t.nn.functional.cross_entropy(step_model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    start = time.perf_counter()
+    float(step())
+    first_s = time.perf_counter() - start
+    float(step())  # warm-up
+    step_s, loss = [], float("nan")
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        for _ in range(steps):
+            last = step()
+        loss = float(last)  # waits for the repetition's work
+        step_s.append((time.perf_counter() - start) / steps)
+    return {
+        "first_s": [first_s],
+        "step_s": step_s,
+        "params": count_params(model),
+        "final_loss": loss,
+        "num_threads": t.get_num_threads(),
+        "num_interop_threads": t.get_num_interop_threads(),
+    }
