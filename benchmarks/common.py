@@ -102,6 +102,8 @@ def repeat(
 # ------------------------------------------------------------------------------------------------
 # Rows.
 
+PROGRESS = True  # `row` prints every measurement as it is made
+
 
 def row(
     benchmark: str,
@@ -128,6 +130,12 @@ def row(
     if not stats.values:
         raise ValueError(f"{benchmark}/{case}/{peer}/{metric}: no values")
     throughput = items / stats.median if items is not None and stats.median > 0 else None
+    if PROGRESS:  # each measurement as it completes: a full run takes many minutes
+        print(
+            f"  {benchmark} | {case} | {peer} {variant} | {metric}: "
+            f"{format_value(stats.median, unit)} (median of {len(stats.values)})",
+            flush=True,
+        )
     return {
         "benchmark": benchmark,
         "case": case,

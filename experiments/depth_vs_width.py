@@ -149,7 +149,7 @@ def _line(row: dict[str, Any]) -> str:
     return (
         f"{row['key']:<18} {row['params']:>7} params  {row['status']:<8} "
         f"epochs {row['epochs_trained']:>4}  best val RMSE "
-        f"{common.fmt(row['best_val_rmse'], '.2f')} (epoch {row['best_epoch']})"
+        f"{common.fmt(row['best_val_rmse'], '.2f')} (epoch {row['best_epoch'] or '-'})"
     )
 
 
@@ -233,6 +233,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def report(doc: dict[str, Any], workdir: Path) -> None:
     summary = doc["summary"]
     print(f"\nstrategy {summary['strategy']}; best validation RMSE per depth:")
+    if not summary["best_per_depth"]:
+        print("  none: every net diverged")
     for depth, best in summary["best_per_depth"].items():
         print(
             f"  {depth} layer(s): {best['best_val_rmse']:.2f}  ({best['key']}, "

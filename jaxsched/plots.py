@@ -575,6 +575,7 @@ def scatter_fits(
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if points:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

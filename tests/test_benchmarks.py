@@ -195,3 +195,10 @@ def test_main_smoke_writes_json_and_markdown(smoke_run):
     table = (out / "benchmarks.md").read_text()
     assert sum(line.startswith("| roofline |") for line in table.splitlines()) == len(roofline)
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_every_measurement_is_printed_as_it_is_made(capsys):
+    common.row("b", "batch 64", "keras", "fit", "epoch (warm)", [2.0, 4.0, 3.0])
+    assert (
+        capsys.readouterr().out == "  b | batch 64 | keras fit | epoch (warm): 3 s (median of 3)\n"
+    )
