@@ -577,7 +577,6 @@ def _val_rmse(model, variables, masks, gates, arrays) -> jax.Array:
     return jnp.sqrt(jnp.sum(sse) / jnp.sum(arrays["w_eval"]))
 
 
-@functools.cache
 def _epoch_program(model: nn.Module, tx, vmapped: bool, patience: int) -> Callable:
     """jit(epoch(carry, masks, gates, arrays, full, tail, epoch) -> (carry, (loss, rmse, ran))): one
     epoch of updates, evaluation and Keras's early-stopping bookkeeping, per member (vmapped
