@@ -3,6 +3,7 @@ compiled once on a machine is read back from disk by every later run (an interru
 resumes, a rerun with another seed, the next experiment with the same model) instead of being
 compiled again. A cache hit is the same executable, so results are unchanged."""
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -58,5 +59,8 @@ def enable(directory: str | os.PathLike | None = None) -> Path | None:
         return None  # an unwritable cache only costs compile time
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    # JAX caps the size with file locks: capped without `filelock`, every read and write fails
+    # (a warning) and the cache stays empty, so without it the cache is left uncapped.
+    if importlib.util.find_spec("filelock") is not None:
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return folder
