@@ -37,7 +37,8 @@ def default_dir() -> Path | None:
 
 def enable(directory: str | os.PathLike | None = None) -> Path | None:
     """Turns on JAX's persistent compilation cache in `directory` (default `default_dir()`)
-    for every program, however quickly it compiled, up to MAX_BYTES. A cache folder already
+    for every program, however quickly it compiled, up to MAX_BYTES (where `filelock`, a
+    dependency, is installed: JAX needs it for the cap). A cache folder already
     configured (JAX_COMPILATION_CACHE_DIR, or jax.config) is kept. Returns the folder in use,
     or None when disabled. Call before the first compilation.
 
