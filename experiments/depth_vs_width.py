@@ -81,10 +81,11 @@ def run(
         print(f"resuming: {len(rows)} nets finished earlier are kept", flush=True)
 
     def on_group(new_rows: list[dict[str, Any]]) -> None:
-        for grid_row in new_rows:
-            rows.append(_row(grid_row, train.images.shape[1]))
-            print(_line(rows[-1]), flush=True)
-        recorder.write(_ordered(rows, nets, config.seeds), {}, "running")
+        finished_now = [_row(grid_row, train.images.shape[1]) for grid_row in new_rows]
+        rows.extend(finished_now)
+        recorder.write(_ordered(rows, nets, config.seeds), {}, "running")  # before saying so
+        for row in finished_now:
+            print(_line(row), flush=True)
 
     grid = shape_grid.fit_shapes(
         DepthWidthNet,

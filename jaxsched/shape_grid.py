@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsched import data, validation
+from jaxsched import data, losses, validation
 from jaxsched.results import DIVERGED, DONE, STOPPED
 
 STRATEGIES = ("auto", "all", "depth", "shape", "sequential")
@@ -546,7 +546,7 @@ def _train_steps(model, tx, state, alive, masks, gates, arrays, idx):
                 layer_gates=gates,
                 mutable=["batch_stats"],
             )
-            return jnp.mean(jnp.square(out[:, 0] - y)), mutated.get("batch_stats", {})
+            return jnp.mean(losses.MSE.per_example(out, y)), mutated.get("batch_stats", {})
 
         (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
@@ -571,7 +571,7 @@ def _val_rmse(model, variables, masks, gates, arrays) -> jax.Array:
     def chunk_sse(chunk):
         x, y, w = chunk
         out = model.apply(variables, x, train=False, unit_masks=masks, layer_gates=gates)
-        return jnp.sum(w * jnp.square(out[:, 0] - y))
+        return jnp.sum(w * losses.MSE.per_example(out, y))
 
     sse = jax.lax.map(chunk_sse, (arrays["x_eval"], arrays["y_eval"], arrays["w_eval"]))
     return jnp.sqrt(jnp.sum(sse) / jnp.sum(arrays["w_eval"]))
