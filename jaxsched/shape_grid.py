@@ -14,8 +14,9 @@ parameters get zero gradient and stay zero. Strategies (how nets are grouped):
   "shape"       one program per distinct width tuple (identical shapes vmapped, no padding):
                 members of a group are the seeds of one net.
   "sequential"  every member alone, its own shapes, not vmapped (as Keras trains them).
-  "auto"        times one update of every group of each candidate (compilation excluded) and
-                trains with the strategy whose groups' updates sum to the least time.
+  "auto"        times warm updates of each candidate's groups (compilation excluded; of a
+                candidate with more than 8 groups, 8 spread over their FLOPs, the others
+                interpolated) and trains with the one whose updates sum to the least time.
 
 Every member sees the same batches (one shuffle per epoch shared by all), so a net's numbers
 do not depend on the strategy (up to float rounding: padded matmuls sum in another order).
