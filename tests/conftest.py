@@ -19,20 +19,31 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from jaxsched import data  # noqa: E402
+from jaxsched import compile_cache, data  # noqa: E402
 
 # Many tests compile the same programs (LeNet-5's step at the same shapes, in this process and in
 # the subprocess tests): JAX's persistent cache compiles each once per run, and across runs on a
-# machine that keeps the folder. Set through the environment so subprocesses share it; an
-# explicit JAX_COMPILATION_CACHE_DIR wins. (Results are unaffected: a cache hit is the same
-# executable.)
-CACHE_DIR = Path(__file__).resolve().parents[1] / ".jax_cache"
+# machine: the folder is outside the checkout (~/.cache/jaxsched/test-xla, beside the runners'
+# cache), so a fresh clone on the same machine (CI's) compiles almost nothing again. Set through
+# the environment so subprocesses share it; JAX_COMPILATION_CACHE_DIR wins, and
+# JAXSCHED_COMPILE_CACHE=off keeps it in the checkout (.jax_cache/). Capped at 2 GiB, least
+# recently used entries dropped. (Results are unaffected: a cache hit is the same executable.)
+_user_cache = compile_cache.default_dir()
+CACHE_DIR = (
+    _user_cache.parent / "test-xla"
+    if _user_cache is not None
+    else Path(__file__).resolve().parents[1] / ".jax_cache"
+)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE_DIR))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 2**30))
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+jax.config.update(
+    "jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"])
+)
 
 
 @pytest.fixture(scope="session")
