@@ -27,7 +27,8 @@ def run_sweep(
 ) -> dict[str, Any]:
     """The batch-size sweep: trains one fresh model per batch size at a fixed learning rate
     (`config.lr`, else lr_min of `_lr_range.lr_bounds`) and detects b_min / b_max
-    (`range_test.suggest_batch_bounds`); returns the results document (also in
+    (`config.bound_rule`: `range_test.suggest_batch_bounds` or `relative_drop_batch_bounds`);
+    returns the results document (also in
     workdir/results.json, rewritten after every batch size: resumable) and draws
     workdir/batch_size_sweep.png."""
     recorder = common.Recorder(SWEEP_NAME, config, Path(workdir), devices)
@@ -67,11 +68,14 @@ def run_sweep(
     runs = common.run_each(
         config.batch_sizes, done, recorder, train_one, _sweep_row, {"learning_rate": lr}
     )
-    bounds = range_test.suggest_batch_bounds(
+    sizes, accuracies = (
         [r["batch_size"] for r in runs],
         [r["final"]["train_accuracy"] for r in runs],
-        tolerance=config.tolerance,
     )
+    if config.bound_rule == "relative_drop":
+        bounds = range_test.relative_drop_batch_bounds(sizes, accuracies, drop=config.relative_drop)
+    else:
+        bounds = range_test.suggest_batch_bounds(sizes, accuracies, tolerance=config.tolerance)
     summary = {
         "learning_rate": lr,
         "learning_rate_source": lr_source,
@@ -119,12 +123,14 @@ def train_policy(
     devices: int | None = None,
     **fit_kwargs: Any,
 ) -> dict[str, Any]:
-    """Trains one policy (plain SGD at `lr`, a rate or a schedule) for `config.epochs` epochs and
-    tests the best-validation epoch; `fit_kwargs` carry the batch size (schedule) settings."""
+    """Trains one policy (SGD at `lr`, a rate or a schedule, with `config.momentum` if it has
+    one) for `config.epochs` epochs and tests the last epoch's weights; `fit_kwargs` carry the
+    batch size (schedule) settings."""
     train_ds, val_ds, test_ds = splits
+    momentum = getattr(config, "momentum", 0.0)
     history, test = common.train_and_test(
         model,
-        optimizers.make("sgd", lr),
+        optimizers.make("sgd", lr, **({"momentum": momentum} if momentum else {})),
         train_ds,
         val_ds,
         test_ds,

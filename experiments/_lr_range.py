@@ -17,7 +17,6 @@ import numpy as np
 from experiments import common
 from experiments.configs.lr_range_test import DEFAULT, Config
 from jaxsched import data, find, loop, optimizers, plots, range_test, results, sweep, validation
-from jaxsched.models import LeNet5
 
 NAME = "lr_range_test"
 
@@ -42,11 +41,7 @@ def run(
         config.seed,
     )
     common.check_batch_sizes("batch_size", [config.batch_size], train)
-    model = LeNet5(
-        num_classes=data.NUM_CLASSES[config.dataset],
-        input_norm=config.input_norm,
-        hidden_batchnorm=config.hidden_batchnorm,
-    )
+    model = common.lenet_model(config)
     if config.method == "grid":
         return _grid(config, recorder, model, train, test, done, quiet)
     return _sweep(config, recorder, model, train, done, quiet)
@@ -255,6 +250,8 @@ def lr_bounds(
             seed=config.seed,
             input_norm=config.input_norm,
             hidden_batchnorm=config.hidden_batchnorm,
+            first_pool_stride=config.first_pool_stride,
+            pool_batchnorm=config.pool_batchnorm,
             preprocessing=config.preprocessing,
             train_examples=config.train_examples,
             eval_examples=config.test_examples,

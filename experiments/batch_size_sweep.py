@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import _batch, _lr_range, common
-from experiments.configs.batch_size import SWEEP, SWEEP_SMOKE
+from experiments.configs.batch_size import SWEEP, SWEEP_PROTOCOLS, SWEEP_SMOKE
 
 # The sweep itself is shared runner code: cyclic_batch_size runs it for its b_min / b_max.
 NAME = _batch.SWEEP_NAME
@@ -28,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="fixed learning rate (default: lr_min)")
     _lr_range.add_bounds_arguments(parser)
     parser.add_argument("--max-device-batch", type=int, help="accumulate above this size")
+    parser.add_argument(
+        "--bound-rule",
+        choices=("plateau", "relative_drop"),
+        help="how b_min / b_max are read (default plateau; the notebooks': relative_drop)",
+    )
+    parser.add_argument("--tolerance", type=float, help="the plateau rule's absolute band")
+    parser.add_argument("--relative-drop", type=float, help="relative_drop's band (0.035)")
 
 
 def report(doc: dict[str, Any], workdir: Path) -> None:
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=SWEEP_SMOKE,
         add_arguments=add_arguments,
         report=report,
+        protocols=SWEEP_PROTOCOLS,
     )
 
 

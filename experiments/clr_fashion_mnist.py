@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import _lr_range, common
-from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, SMOKE, Config
+from experiments.configs.clr_fashion_mnist import DEFAULT, POLICIES, PROTOCOLS, SMOKE, Config
 from jaxsched import data, loop, optimizers, plots, results, schedules
 
 NAME = "clr_fashion_mnist"
@@ -48,7 +48,11 @@ def run(
     def train_one(policy: str) -> dict[str, Any]:
         history, test = common.train_and_test(
             model,
-            optimizers.make("sgd", make_schedule(policy, bounds, config, steps_per_epoch)),
+            optimizers.make(
+                config.optimizer,
+                make_schedule(policy, bounds, config, steps_per_epoch),
+                preset=config.preset,
+            ),
             train_ds,
             val_ds,
             test_ds,
@@ -136,6 +140,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=int, help="cap on epochs per policy")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     parser.add_argument("--step-size-epochs", type=float, help="half a cycle, in epochs")
+    parser.add_argument(
+        "--optimizer", choices=optimizers.available(), help="under the schedule (default sgd)"
+    )
+    parser.add_argument(
+        "--validation-examples",
+        type=int,
+        help="held out for validation (0: validate on the test split, as the notebooks)",
+    )
 
 
 def report(doc: dict[str, Any], workdir: Path) -> None:
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=SMOKE,
         add_arguments=add_arguments,
         report=report,
+        protocols=PROTOCOLS,
     )
 
 

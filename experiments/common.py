@@ -154,6 +154,8 @@ def experiment_parser(
     return parser
 
 
+DEFAULT_PROTOCOL = "jaxsched"  # `--protocol`'s default: the runner's DEFAULT / SMOKE configs
+
 # Errors in what the user asked for, reported by `main` as usage errors (exit 2), no traceback.
 INPUT_ERRORS = (
     runs.RunConflictError,
@@ -179,6 +181,7 @@ def main(
     single_device: str | None = None,
     default_out: Callable[[Any], str] | None = None,
     adjust_args: Callable[[argparse.Namespace], None] | None = None,
+    protocols: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> int:
     """The command line of every `python -m experiments.<name>`: parse, check, run, report.
 
@@ -191,13 +194,28 @@ def main(
     reported the same way. Ctrl-C ends with status 130, what finished already written. JAX's
     persistent compilation cache is on (`compile_cache.enable`) unless --no-compile-cache.
     `report(doc, workdir)` prints the summary.
+
+    `protocols`: other named configurations, {name: (full, smoke)}, chosen with
+    `--protocol NAME` (e.g. "course": a course notebook's exact protocol); the default,
+    "jaxsched", is (`default`, `smoke`). Flags given replace fields of the chosen one.
     """
     parser = experiment_parser(name, doc, single_device=single_device)
     add_arguments(parser)
+    if protocols:
+        parser.add_argument(
+            "--protocol",
+            choices=(DEFAULT_PROTOCOL, *protocols),
+            default=DEFAULT_PROTOCOL,
+            help="a named configuration: 'jaxsched' (the default) or a course notebook's exact "
+            "protocol (experiments/configs; docs/course.md); with --smoke, its smoke size",
+        )
     args = parser.parse_args(argv)
     if adjust_args is not None:
         adjust_args(args)
     flag = flag_namer(parser, renames)
+    protocol = getattr(args, "protocol", DEFAULT_PROTOCOL)
+    if protocol != DEFAULT_PROTOCOL:
+        default, smoke = protocols[protocol]
     try:
         config = config_from_args(args, default, smoke, renames)
     except validation.ConfigError as error:
@@ -510,7 +528,9 @@ def lenet_setup(
 ) -> tuple[data.Dataset, data.Dataset | None, data.Dataset, LeNet5]:
     """(train, validation or None, test, model) for a `LeNetExperiment` config.
 
-    With `validation`, `config.validation_examples` are held out of the training split.
+    With `validation`, `config.validation_examples` are held out of the training split; with
+    `validation_examples` 0 nothing is, and the validation set is the test split (the course
+    notebooks' `validation_data`: their protocol, not a clean model selection).
     """
     train_ds, test_ds = data.load_splits(
         config.dataset,
@@ -521,14 +541,23 @@ def lenet_setup(
         config.seed,
     )
     val_ds = None
-    if validation:
+    if validation and config.validation_examples == 0:
+        val_ds = test_ds
+    elif validation:
         train_ds, val_ds = data.split_validation(train_ds, config.validation_examples, config.seed)
-    model = LeNet5(
+    return train_ds, val_ds, test_ds, lenet_model(config)
+
+
+def lenet_model(config: Any) -> LeNet5:
+    """The LeNet-5 variant of a LeNet-5 experiment's config (input_norm, hidden_batchnorm,
+    first_pool_stride, pool_batchnorm)."""
+    return LeNet5(
         num_classes=data.NUM_CLASSES[config.dataset],
         input_norm=config.input_norm,
         hidden_batchnorm=config.hidden_batchnorm,
+        first_pool_stride=config.first_pool_stride,
+        pool_batchnorm=config.pool_batchnorm,
     )
-    return train_ds, val_ds, test_ds, model
 
 
 def run_each(

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from experiments import _batch, _lr_range, common
-from experiments.configs.batch_size import CYCLIC, CYCLIC_POLICIES, CYCLIC_SMOKE, CyclicConfig
+from experiments.configs.batch_size import (
+    CYCLIC,
+    CYCLIC_POLICIES,
+    CYCLIC_PROTOCOLS,
+    CYCLIC_SMOKE,
+    CyclicConfig,
+)
 from experiments.configs.batch_size import SWEEP as SWEEP_DEFAULT
 from jaxsched import batch_schedules, results, schedules, validation
 
@@ -149,8 +155,13 @@ def run(
     )
     train_ds, val_ds, test_ds, model = common.lenet_setup(config, validation=True)
     common.check_batch_sizes("b_max", [b for b in (config.b_min, config.b_max) if b], train_ds)
-    lr_bounds = _lr_range.lr_bounds(
-        config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices
+    # lr_min / lr_max are needed by the "clr" policy, and as the fixed rate when neither `lr`
+    # nor the batch-size sweep gives one.
+    needs_lr_bounds = "clr" in config.policies or config.lr is None
+    lr_bounds = (
+        _lr_range.lr_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
+        if needs_lr_bounds
+        else None
     )
     bounds = batch_bounds(config, recorder.workdir, quiet=quiet, fresh=fresh, devices=devices)
     settings = {}  # every policy's schedule made before the first trains: errors come first
@@ -205,6 +216,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="epochs per policy")
     parser.add_argument("--step-size-epochs", type=float, help="half cycle, in epochs")
     parser.add_argument("--strategy", choices=("shapes", "accumulate"))
+    parser.add_argument("--lr", type=float, help="the batch-size policies' fixed rate")
+    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
+    parser.add_argument(
+        "--max-device-batch", type=int, help="accumulate micro-batches above this size"
+    )
+    parser.add_argument(
+        "--validation-examples",
+        type=int,
+        help="held out for validation (0: validate on the test split, as the notebooks)",
+    )
 
 
 def report(doc: dict[str, Any], workdir: Path) -> None:
@@ -222,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=CYCLIC_SMOKE,
         add_arguments=add_arguments,
         report=report,
+        protocols=CYCLIC_PROTOCOLS,
     )
 
 

@@ -428,6 +428,83 @@ def suggest_batch_bounds(
     }
 
 
+BATCH_BOUND_RULES = ("plateau", "relative_drop")
+
+
+def relative_drop_batch_bounds(
+    batch_sizes: Sequence[int],
+    final_accuracies: Sequence[float | None],
+    *,
+    drop: float = 0.035,
+) -> dict[str, Any]:
+    """b_min / b_max by the course notebooks' rule: the sizes whose final accuracy is within a
+    relative `drop` of the best one.
+
+      1. Sort by batch size; repeated sizes are averaged, a diverged run (NaN/inf/None) makes
+         its size diverged. No smoothing: the raw accuracies, as the notebooks read them.
+      2. best = the highest accuracy; threshold = best * (1 - drop).
+      3. b_min..b_max: the contiguous run of non-diverged sizes around the best whose accuracy
+         is >= threshold. bracketed: a larger swept size falls below it (or diverged).
+
+    `suggest_batch_bounds` (the plateau rule, jaxsched's default) reads a running median
+    instead, so one lucky or unlucky run cannot move the bounds; this rule is kept to reproduce
+    the notebooks (3.5 % gave them 16 / 256).
+
+    Args:
+      batch_sizes / final_accuracies: as `suggest_batch_bounds`.
+      drop: the relative drop from the best still inside the bounds, in (0, 1).
+
+    Returns:
+      The keys of `suggest_batch_bounds` ("smoothed" holds the raw means).
+
+    Examples:
+      >>> from jaxsched import range_test
+      >>> sizes = [16, 32, 64, 128, 256, 512]
+      >>> result = range_test.relative_drop_batch_bounds(
+      ...     sizes, [0.90, 0.91, 0.90, 0.89, 0.88, 0.80], drop=0.035)
+      >>> result["b_min"], result["b_max"], round(result["threshold"], 5)
+      (16, 256, 0.87815)
+    """
+    if isinstance(drop, bool) or not isinstance(drop, (int, float, np.number)) or not 0 < drop < 1:
+        raise ValueError(f"drop must be in (0, 1), got {drop!r}")
+    runs = _check_batch_sweep(batch_sizes, final_accuracies, tolerance=0.5)  # (unused here)
+    sizes = sorted(runs)
+    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
+    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
+    usable = [i for i in range(len(sizes)) if ok[i]]
+    if not usable:
+        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    best = max(usable, key=lambda i: raw[i])
+    threshold = raw[best] * (1 - drop)
+    low = high = best
+    while low > 0 and ok[low - 1] and raw[low - 1] >= threshold - 1e-12:
+        low -= 1
+    while high < len(sizes) - 1 and ok[high + 1] and raw[high + 1] >= threshold - 1e-12:
+        high += 1
+    bracketed = high < len(sizes) - 1
+    message = (
+        f"b_max {sizes[high]}: {sizes[high + 1]} falls more than {drop:.1%} below the best"
+        if bracketed
+        else f"every size from {sizes[low]} up is within {drop:.1%} of the best: sweep larger "
+        "batches to find b_max"
+    )
+    return {
+        "b_min": sizes[low],
+        "b_max": sizes[high],
+        "bracketed": bracketed,
+        "message": message,
+        "best_batch_size": sizes[best],
+        "best_accuracy": raw[best],
+        "threshold": threshold,
+        "plateau": sizes[low : high + 1],
+        "sizes": sizes,
+        "smoothed": [v if good else None for v, good in zip(raw, ok, strict=True)],
+        "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
+        "rule": f"the course notebooks': the contiguous sizes around the best final accuracy "
+        f"within a relative {drop:.1%} of it (raw accuracies)",
+    }
+
+
 def _check_batch_sweep(
     batch_sizes: Sequence[int], final_accuracies: Sequence[float | None], tolerance: float
 ) -> dict[int, list[float]]:

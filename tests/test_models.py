@@ -22,6 +22,11 @@ def init(model, shape=(2, 28, 28, 1)):
             61_706,
             61_706,
         ),  # dropout, no BN
+        # The course's other LeNet-5: first pool stride 1, BN after the pools too (546,542).
+        (dict(first_pool_stride=1, pool_batchnorm=True), 546_542, 546_044),
+        (dict(first_pool_stride=1, pool_batchnorm=True, dropout_first=True), 546_542, 546_044),
+        (dict(first_pool_stride=1, input_norm="none", hidden_batchnorm=False), 545_546, 545_546),
+        (dict(pool_batchnorm=True), 62_702, 62_204),
     ],
 )
 def test_parameter_counts_match_keras(kwargs, total, trainable):
@@ -38,6 +43,36 @@ def test_logits_shape_and_layer_shapes():
     chex.assert_tree_all_finite(logits)
     # The third convolution sees 5x5 maps: a 5x5x16x120 kernel and a 1x1x120 output.
     chex.assert_shape(variables["params"]["Conv_2"]["kernel"], (5, 5, 16, 120))
+
+
+def test_first_pool_stride_1_feeds_7x7x120_to_the_dense_layer():
+    model = LeNet5(first_pool_stride=1, pool_batchnorm=True)
+    variables = init(model)
+    # 28 -> 'same' 28 -> pool/1 27 -> conv 23 -> pool/2 11 -> conv 7: 7 * 7 * 120 = 5,880.
+    chex.assert_shape(variables["params"]["Dense_0"]["kernel"], (5_880, 84))
+    logits = model.apply(variables, jnp.ones((3, 28, 28, 1)), train=False)
+    chex.assert_shape(logits, (3, 10))
+    with pytest.raises(ValueError, match="first_pool_stride must be 1 or 2"):
+        init(LeNet5(first_pool_stride=3))
+
+
+@pytest.mark.parametrize("dropout_first", [False, True])
+def test_dropout_first_puts_the_input_dropout_before_the_input_batchnorm(dropout_first):
+    model = LeNet5(input_dropout=0.5, dropout_first=dropout_first)
+    variables = init(model)
+    x = jnp.ones((64, 28, 28, 1))  # constant: BatchNorm sees variance 0 unless dropout came first
+    _, updates = model.apply(
+        variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
+    )
+    var_update = (
+        updates["batch_stats"]["BatchNorm_0"]["var"]
+        - variables["batch_stats"]["BatchNorm_0"]["var"] * 0.99
+    )  # (1 - momentum) * batch variance
+    batch_var = float(var_update[0]) / 0.01
+    if dropout_first:  # inputs 0 or 2 with probability 1/2: variance 1
+        assert 0.8 < batch_var < 1.2
+    else:
+        assert batch_var == pytest.approx(0.0, abs=1e-6)
 
 
 def test_train_mode_updates_batch_stats_and_eval_mode_does_not():

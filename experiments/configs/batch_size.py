@@ -9,7 +9,7 @@ import dataclasses
 
 from experiments.configs import common
 from experiments.configs.common import LeNetExperiment
-from jaxsched import batching, validation
+from jaxsched import batching, range_test, validation
 from jaxsched.validation import ConfigError
 
 CYCLIC_POLICIES = ("fixed", "cyclic", "growing_cyclic", "epoch_cycle", "increase", "clr")
@@ -23,13 +23,19 @@ class SweepConfig(LeNetExperiment):
     """batch_size_sweep: `epochs` at each of `batch_sizes` at the fixed rate lr_min (or `lr`).
 
     Batches larger than `max_device_batch` are accumulated over micro-batches of that size.
-    `tolerance`: the plateau rule's band below the best smoothed accuracy.
+    bound_rule: how b_min / b_max are read from the final training accuracies:
+      "plateau"        jaxsched.range_test.suggest_batch_bounds: the run of sizes around the
+                       best running-median-of-3 accuracy within `tolerance` (absolute) of it
+      "relative_drop"  range_test.relative_drop_batch_bounds: the course notebooks' rule, the
+                       sizes around the best raw accuracy within `relative_drop` (relative) of it
     """
 
     batch_sizes: tuple[int, ...] = tuple(2**k for k in range(4, 14))  # 16 ... 8192
     epochs: int = 5
     lr: float | None = None
+    bound_rule: str = "plateau"
     tolerance: float = 0.02
+    relative_drop: float = 0.035
     max_device_batch: int = 1024
 
     def __post_init__(self) -> None:
@@ -37,6 +43,15 @@ class SweepConfig(LeNetExperiment):
         common.counts("batch_sizes", self.batch_sizes)
         validation.integer("epochs", self.epochs, minimum=1)
         common.positive("lr", self.lr, optional=True)
+        validation.choice("bound_rule", self.bound_rule, range_test.BATCH_BOUND_RULES)
+        validation.number(
+            "relative_drop",
+            self.relative_drop,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
         validation.number(
             "tolerance",
             self.tolerance,
@@ -68,6 +83,9 @@ class CyclicConfig(LeNetExperiment):
       increase        b_min doubled every `increase_every_epochs` epochs' worth of updates
       clr             batch b_min with cyclic_lr(lr_min, lr_max), triangular
     strategy: "shapes" or "accumulate" (jaxsched.batching).
+    momentum: SGD's momentum (0: plain SGD).
+    validation_examples: held out of the training split for the per-epoch validation metrics;
+      0 holds out nothing and validates on the test split (the course notebooks' protocol).
     """
 
     b_min: int | None = None
@@ -80,10 +98,12 @@ class CyclicConfig(LeNetExperiment):
     strategy: str = "shapes"
     max_device_batch: int = 1024
     lr: float | None = None
+    momentum: float = 0.0
     validation_examples: int = 10_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        common.below_one("momentum", self.momentum)
         validation.integer("b_min", self.b_min, minimum=1, optional=True)
         validation.integer("b_max", self.b_max, minimum=1, optional=True)
         validation.together(("b_min", "b_max"), (self.b_min, self.b_max))
@@ -102,7 +122,9 @@ class CyclicConfig(LeNetExperiment):
         validation.choice("strategy", self.strategy, batching.STRATEGIES)
         validation.integer("max_device_batch", self.max_device_batch, minimum=1, optional=True)
         common.positive("lr", self.lr, optional=True)
-        pool = common.hold_out(self.train_pool(), "validation_examples", self.validation_examples)
+        pool = common.hold_out(
+            self.train_pool(), "validation_examples", self.validation_examples, allow_zero=True
+        )
         if self.b_min is None:
             if self.batch_bounds_from is None:
                 self._check_sweep()
@@ -252,3 +274,81 @@ BATCH_VS_LR_SMOKE = dataclasses.replace(
     test_examples=256,
     max_device_batch=64,
 )
+
+# The course notebooks' protocols (`--protocol NAME`; docs/course.md). Their LeNet-5 for the
+# batch-size runs is the 546,542-parameter variant (first pool stride 1, BatchNorm after the
+# pools too); they train on all 60,000 images and validate on the test split
+# (validation_examples=0), with plain SGD at a fixed rate, no early stopping.
+_COURSE_NET = {"first_pool_stride": 1, "pool_batchnorm": True}
+_COURSE_SMOKE = {"train_examples": 768, "test_examples": 256, "max_device_batch": 32}
+# The third notebook's sweep: 64 ... 8192 at lr 0.1 for 5 epochs, its 62,614-parameter
+# LeNet-5, and the relative-drop rule (3.5 % below the best final training accuracy).
+SWEEP_COURSE = dataclasses.replace(
+    SWEEP,
+    batch_sizes=tuple(2**k for k in range(6, 14)),
+    lr=0.1,
+    epochs=5,
+    bound_rule="relative_drop",
+)
+SWEEP_COURSE_SMOKE = dataclasses.replace(SWEEP_SMOKE, lr=0.1, bound_rule="relative_drop")
+SWEEP_PROTOCOLS = {"course": (SWEEP_COURSE, SWEEP_COURSE_SMOKE)}
+# Two notebooks: the batch cycled per epoch from 16 up to 256 at lr 0.01 for 20 epochs. Their
+# loop picks the size with `i % 3`, so only 16, 32 and 64 ran: "course" is the loop as it ran
+# (the notebooks' ~0.911 validation accuracy), "course_intended" the cycle up to 256.
+CYCLIC_COURSE = dataclasses.replace(
+    CYCLIC,
+    **_COURSE_NET,
+    policies=("fixed", "epoch_cycle"),
+    b_min=16,
+    b_max=64,
+    lr=0.01,
+    epochs=20,
+    validation_examples=0,
+)
+CYCLIC_COURSE_SMOKE = dataclasses.replace(
+    CYCLIC_COURSE, **_COURSE_SMOKE, b_min=16, b_max=64, epochs=3
+)
+CYCLIC_COURSE_INTENDED = dataclasses.replace(CYCLIC_COURSE, b_max=256)
+CYCLIC_COURSE_INTENDED_SMOKE = dataclasses.replace(CYCLIC_COURSE_SMOKE, b_max=128, epochs=4)
+# The third notebook: a growing cycle (its top doubling each cycle) at lr 0.1 for 5 epochs,
+# between the relative-drop rule's 16 and 256, on its 62,614-parameter LeNet-5.
+CYCLIC_COURSE_GROWING = dataclasses.replace(
+    CYCLIC,
+    policies=("growing_cyclic",),
+    b_min=16,
+    b_max=256,
+    lr=0.1,
+    epochs=5,
+    step_size_epochs=1.0,
+    validation_examples=0,
+)
+CYCLIC_COURSE_GROWING_SMOKE = dataclasses.replace(
+    CYCLIC_COURSE_GROWING, **_COURSE_SMOKE, b_max=32, epochs=2, step_size_epochs=0.5
+)
+# Two notebooks: an effective batch of 4096 as 16 accumulated micro-batches of 256
+# (optax.MultiSteps), SGD lr 1e-4 with momentum 0.9, 20 epochs.
+CYCLIC_COURSE_EFFECTIVE = dataclasses.replace(
+    CYCLIC_COURSE,
+    policies=("fixed",),
+    b_min=4096,
+    b_max=4096,
+    max_device_batch=256,
+    lr=1e-4,
+    momentum=0.9,
+)
+CYCLIC_COURSE_EFFECTIVE_SMOKE = dataclasses.replace(
+    CYCLIC_COURSE_SMOKE,
+    policies=("fixed",),
+    b_min=256,
+    b_max=256,
+    max_device_batch=16,
+    lr=1e-4,
+    momentum=0.9,
+    epochs=2,
+)
+CYCLIC_PROTOCOLS = {
+    "course": (CYCLIC_COURSE, CYCLIC_COURSE_SMOKE),
+    "course_intended": (CYCLIC_COURSE_INTENDED, CYCLIC_COURSE_INTENDED_SMOKE),
+    "course_growing": (CYCLIC_COURSE_GROWING, CYCLIC_COURSE_GROWING_SMOKE),
+    "course_effective_batch": (CYCLIC_COURSE_EFFECTIVE, CYCLIC_COURSE_EFFECTIVE_SMOKE),
+}

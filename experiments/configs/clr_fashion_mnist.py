@@ -5,14 +5,14 @@ from collections.abc import Sequence
 
 from experiments.configs import common
 from experiments.configs.common import LeNetExperiment
-from jaxsched import validation
+from jaxsched import optimizers, validation
 
 POLICIES = ("constant_max", "constant_keras", "triangular", "triangular2", "exp_range", "clr_paper")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(LeNetExperiment):
-    """LeNet-5 + plain SGD at batch 64 under several learning-rate policies.
+    """LeNet-5 + plain SGD (or `optimizer`) at batch 64 under several learning-rate policies.
 
     bounds_from: where lr_min / lr_max come from: "sweep" runs the one-run LR range test first
       (seconds to a minute), or the path of a previous lr_range_test results.json; `lr_min` /
@@ -28,7 +28,10 @@ class Config(LeNetExperiment):
       `patience` epochs (more than a cycle, so a rising half-cycle does not end it), or after
       `max_epochs`.
     validation_examples: held out of the training split for early stopping; the test split is
-      evaluated once, at the end.
+      evaluated once, at the end. 0 holds out nothing and validates on the test split (the
+      course notebooks' protocol; then leave restore_best off and patience >= max_epochs).
+    optimizer / preset: the optimizer under the schedule (jaxsched.optimizers.make) and its
+      hyper-parameter preset ("keras": Keras's defaults, e.g. RMSprop rho 0.9, eps 1e-7).
     restore_best: test the weights of the epoch with the lowest validation loss (else the last
       epoch's, which for a cyclical rate may sit at the top of a cycle).
     target_accuracy: the summary reports the updates (and seconds) each policy needed to first
@@ -44,6 +47,8 @@ class Config(LeNetExperiment):
     target_accuracy: float = 0.89
     restore_best: bool = True
     validation_examples: int = 10_000
+    optimizer: str = "sgd"
+    preset: str = "keras"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,7 +70,11 @@ class Config(LeNetExperiment):
         validation.integer("patience", self.patience, minimum=1)
         common.fraction("target_accuracy", self.target_accuracy)
         common.flag("restore_best", self.restore_best)
-        pool = common.hold_out(self.train_pool(), "validation_examples", self.validation_examples)
+        validation.choice("optimizer", self.optimizer, optimizers.available())
+        validation.choice("preset", self.preset, optimizers.PRESETS)
+        pool = common.hold_out(
+            self.train_pool(), "validation_examples", self.validation_examples, allow_zero=True
+        )
         common.fits("batch_size", self.batch_size, pool)  # every policy trains at batch_size
 
 
@@ -82,3 +91,34 @@ SMOKE = dataclasses.replace(
     sweep_steps=60,
     target_accuracy=0.5,
 )
+
+# Two course notebooks compile the CLR model without an optimizer, so Keras trained it with its
+# default RMSprop (lr 0.001, rho 0.9, eps 1e-7) under the cyclical rate: exp_range between 1e-4
+# and 1e-3 for 20 epochs, on their 546,542-parameter LeNet-5 (first pool stride 1, BatchNorm
+# after the pools too), all 60,000 training images, the test split as validation data, no
+# early stopping. The step size (2 epochs ~ 1,875 updates at batch 64) and gamma are the
+# Keras CLR callback's usual 2,000 updates and 0.99994.
+COURSE = dataclasses.replace(
+    DEFAULT,
+    policies=("exp_range",),
+    optimizer="rmsprop",
+    preset="keras",
+    lr_min=1e-4,
+    lr_max=1e-3,
+    max_epochs=20,
+    patience=20,
+    restore_best=False,
+    validation_examples=0,
+    first_pool_stride=1,
+    pool_batchnorm=True,
+)
+COURSE_SMOKE = dataclasses.replace(
+    COURSE,
+    max_epochs=2,
+    patience=2,
+    train_examples=768,
+    test_examples=256,
+    step_size_epochs=0.5,
+    target_accuracy=0.5,
+)
+PROTOCOLS = {"course": (COURSE, COURSE_SMOKE)}

@@ -99,6 +99,12 @@ def resnet_depth(name: str, value: Any) -> None:
         )
 
 
+def lenet_variant(config: Any) -> None:
+    """first_pool_stride (1 or 2) and pool_batchnorm (a bool) of a LeNet-5 config."""
+    validation.integer("first_pool_stride", config.first_pool_stride, minimum=1, maximum=2)
+    flag("pool_batchnorm", config.pool_batchnorm)
+
+
 class Pool(NamedTuple):
     """The training examples a run can draw batches from: `size`, the config `fields` that set
     it and `text`, how (mentioning the fields as {field})."""
@@ -130,10 +136,13 @@ def train_pool(
     return Pool(split, (dataset_field,), text)
 
 
-def hold_out(pool: Pool, name: str, value: Any) -> Pool:
+def hold_out(pool: Pool, name: str, value: Any, *, allow_zero: bool = False) -> Pool:
     """Checks that `value` examples (field `name`) can be held out of `pool` for validation,
-    leaving at least one to train on; returns the pool that is left."""
-    validation.integer(name, value, minimum=1)
+    leaving at least one to train on; returns the pool that is left. `allow_zero`: 0 (no
+    hold-out; the runner validates on the test split) is allowed."""
+    validation.integer(name, value, minimum=0 if allow_zero else 1)
+    if value == 0:
+        return pool
     if value >= pool.size:
         raise ConfigError(
             (name, *pool.fields),
@@ -196,7 +205,8 @@ class LeNetExperiment:
     train_examples / test_examples: None for the whole split, else a seeded random subset.
     preprocessing: "scale" ([0, 1]), "pixel_mean", "standardize" (train statistics) or
       "pixel_mean_resize32" (pixel_mean, then bilinear 28 -> 32: the MiniGoogLeNet notebook's).
-    input_norm / hidden_batchnorm: the LeNet-5 variant (jaxsched.models.LeNet5).
+    input_norm / hidden_batchnorm / first_pool_stride / pool_batchnorm: the LeNet-5 variant
+      (jaxsched.models.LeNet5; stride 1 with pool_batchnorm: the course's 546,542-parameter net).
     divergence_loss: a batch loss above this (nats; chance is ln 10 = 2.3) or NaN/inf ends a run
       as "diverged": BatchNorm keeps the loss finite at absurd learning rates.
     bounds_from / lr_min / lr_max / sweep_steps: where lr_min / lr_max come from
@@ -213,6 +223,8 @@ class LeNetExperiment:
     preprocessing: str = "scale"
     input_norm: str = "batchnorm"
     hidden_batchnorm: bool = True
+    first_pool_stride: int = 2
+    pool_batchnorm: bool = False
     divergence_loss: float = 100.0
     bounds_from: str = "sweep"
     lr_min: float | None = None
@@ -229,6 +241,7 @@ class LeNetExperiment:
         validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.choice("input_norm", self.input_norm, INPUT_NORMS)
         flag("hidden_batchnorm", self.hidden_batchnorm)
+        lenet_variant(self)
         positive("divergence_loss", self.divergence_loss)
         path("bounds_from", self.bounds_from)  # "sweep" or a results.json
         positive("lr_min", self.lr_min, optional=True)

@@ -32,7 +32,8 @@ class Config:
     preprocessing: "scale" ([0, 1]), "pixel_mean" ([0, 1] minus the per-pixel train mean),
       "standardize" (per-channel train mean 0, std 1) or "pixel_mean_resize32" (pixel_mean,
       then resized 28 -> 32 bilinear as cv2.resize: the MiniGoogLeNet notebook's).
-    input_norm / hidden_batchnorm: the LeNet-5 variant (see jaxsched.models.LeNet5).
+    input_norm / hidden_batchnorm / first_pool_stride / pool_batchnorm: the LeNet-5 variant
+      (see jaxsched.models.LeNet5).
     sweep_start / sweep_end / sweep_steps: the sweep's first and last rate and its length in
       updates; sweep_factor: it stops once the smoothed loss exceeds this multiple of its best.
     divergence_loss: a batch loss above this (nats; chance level is ln 10 = 2.3) or NaN/inf ends
@@ -49,6 +50,8 @@ class Config:
     optimizer: str = "sgd"
     input_norm: str = "batchnorm"
     hidden_batchnorm: bool = True
+    first_pool_stride: int = 2
+    pool_batchnorm: bool = False
     preprocessing: str = "scale"
     train_examples: int | None = None
     eval_examples: int | None = None
@@ -72,6 +75,7 @@ class Config:
         validation.choice("optimizer", self.optimizer, optimizers.available())
         validation.choice("input_norm", self.input_norm, common.INPUT_NORMS)
         common.flag("hidden_batchnorm", self.hidden_batchnorm)
+        common.lenet_variant(self)
         validation.choice("preprocessing", self.preprocessing, data.PREPROCESSING)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("eval_examples", self.eval_examples, minimum=1, optional=True)
