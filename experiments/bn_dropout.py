@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from experiments import common
-from experiments.configs.bn_dropout import DEFAULT, SMOKE, VARIANTS, Config
+from experiments.configs.bn_dropout import DEFAULT, PROTOCOLS, SMOKE, VARIANTS, Config
 from jaxsched import data, loop, optimizers, plots, results, train
 from jaxsched.models import LeNet5
 
@@ -86,6 +86,7 @@ def run(
             hidden_batchnorm=hidden_bn,
             input_dropout=config.input_dropout if dropout else 0.0,
             hidden_dropout=config.hidden_dropout if dropout else 0.0,
+            dropout_first=config.dropout_first,
         )
         tx = optimizers.make("sgd", config.learning_rate)
         state, history = loop.fit(
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         run=run,
         default=DEFAULT,
         smoke=SMOKE,
+        protocols=PROTOCOLS,
         add_arguments=add_arguments,
         report=report,
     )

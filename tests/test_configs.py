@@ -157,7 +157,7 @@ BAD = [
     (CYCLIC, dict(strategy="scan"), ("strategy",)),
     (CYCLIC, dict(max_device_batch=0), ("max_device_batch",)),
     (CYCLIC, dict(lr=0.0), ("lr",)),
-    (CYCLIC, dict(validation_examples=0), ("validation_examples",)),
+    (CYCLIC, dict(validation_examples=-1), ("validation_examples",)),  # 0: the test split
     (CYCLIC, dict(validation_examples=60_000), ("validation_examples", "dataset")),
     (
         CYCLIC,
@@ -197,7 +197,7 @@ BAD = [
     (CLR, dict(patience=0), ("patience",)),
     (CLR, dict(target_accuracy=1.5), ("target_accuracy",)),
     (CLR, dict(restore_best=1), ("restore_best",)),
-    (CLR, dict(validation_examples=0), ("validation_examples",)),
+    (CLR, dict(validation_examples=-1), ("validation_examples",)),  # 0: the test split
     (
         CLR,
         dict(batch_size=513, train_examples=768, validation_examples=256),

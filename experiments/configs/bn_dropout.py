@@ -11,6 +11,7 @@ VARIANTS: dict[str, tuple[str, str, bool, bool]] = {
     "input_bn+bn": ("scale", "batchnorm", True, False),
     "dropout": ("standardize", "none", False, True),
     "bn+dropout": ("standardize", "none", True, True),
+    "input_bn+dropout": ("scale", "batchnorm", True, True),
 }
 
 
@@ -25,18 +26,23 @@ class Config:
       [0, 1] and normalized by a BatchNorm layer, plus hidden BatchNorm. "dropout": no
       BatchNorm, standardized inputs, dropout `input_dropout` on the input and `hidden_dropout`
       after each hidden layer. "bn+dropout": hidden BatchNorm and the same dropout together.
+      "input_bn+dropout": the course notebook's: [0, 1] inputs, input and hidden BatchNorm, and
+      the dropout.
+    dropout_first: each dropout before its BatchNorm (input: dropout, then BatchNorm), the
+      notebook's order; else after it (LeNet5's default). Matters only where both are on.
     learning_rate / batch_size / epochs: the course's SGD 0.01, batch 128, 10 epochs.
     train_examples / test_examples: None for the whole split, else a seeded random subset.
     """
 
     dataset: str = "auto"
     data_dir: str | None = None
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = ("standardize+bn", "input_bn+bn", "dropout", "bn+dropout")
     learning_rate: float = 0.01
     batch_size: int = 128
     epochs: int = 10
     input_dropout: float = 0.2
     hidden_dropout: float = 0.5
+    dropout_first: bool = False
     seed: int = 0
     train_examples: int | None = None
     test_examples: int | None = None
@@ -51,6 +57,7 @@ class Config:
         validation.integer("epochs", self.epochs, minimum=1)
         common.below_one("input_dropout", self.input_dropout)
         common.below_one("hidden_dropout", self.hidden_dropout)
+        common.flag("dropout_first", self.dropout_first)
         common.seed(self.seed)
         validation.integer("train_examples", self.train_examples, minimum=1, optional=True)
         validation.integer("test_examples", self.test_examples, minimum=1, optional=True)
@@ -64,3 +71,14 @@ class Config:
 
 DEFAULT = Config()
 SMOKE = dataclasses.replace(DEFAULT, epochs=2, train_examples=512, test_examples=256)
+
+# The course notebook's protocol: its four variants with its BatchNorm + dropout net (input
+# dropout, then input BatchNorm; every dropout before its BatchNorm), SGD 0.01, batch 128,
+# 10 epochs.
+COURSE = dataclasses.replace(
+    DEFAULT,
+    variants=("standardize+bn", "input_bn+bn", "dropout", "input_bn+dropout"),
+    dropout_first=True,
+)
+COURSE_SMOKE = dataclasses.replace(COURSE, epochs=2, train_examples=512, test_examples=256)
+PROTOCOLS = {"course": (COURSE, COURSE_SMOKE)}
