@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common
-from experiments.configs.cnn_arithmetic import DEFAULT, SMOKE, Config
+from experiments.configs.cnn_arithmetic import DEFAULT, PROTOCOLS, SMOKE, Config
 from jaxsched import arithmetic, plots, results
 from jaxsched.models.classic import VGG19, AlexNet, ConvStack, InceptionNaive, InceptionReduced
 
@@ -476,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         run=run,
         default=DEFAULT,
         smoke=SMOKE,
+        protocols=PROTOCOLS,
         add_arguments=add_arguments,
         report=report,
         single_device=SINGLE_DEVICE,

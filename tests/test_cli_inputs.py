@@ -37,6 +37,10 @@ BAD_INPUTS = [
     ("batch_size_sweep", ["--lr", "-inf"], "--lr"),
     ("batch_size_sweep", ["--max-device-batch", "0"], "--max-device-batch"),
     ("batch_size_sweep", ["--lr-min", "0.01"], "--lr-max"),
+    ("batch_size_sweep", ["--relative-drop", "1.5"], "--relative-drop"),
+    ("batch_size_sweep", ["--tolerance", "0"], "--tolerance"),
+    ("batch_size_sweep", ["--bound-rule", "median"], "--bound-rule"),
+    ("batch_size_sweep", ["--protocol", "notebook"], "--protocol"),
     # cyclic_batch_size
     ("cyclic_batch_size", ["--b-min", "48"], "--b-min"),
     ("cyclic_batch_size", ["--b-min", "128"], "--b-min"),
@@ -45,6 +49,10 @@ BAD_INPUTS = [
     ("cyclic_batch_size", ["--step-size-epochs", "-1"], "--step-size-epochs"),
     ("cyclic_batch_size", ["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min"),
     ("cyclic_batch_size", ["--epochs", "0"], "--epochs"),
+    ("cyclic_batch_size", ["--momentum", "1"], "--momentum"),
+    ("cyclic_batch_size", ["--validation-examples", "-1"], "--validation-examples"),
+    ("cyclic_batch_size", ["--validation-examples", "768"], "--validation-examples"),
+    ("cyclic_batch_size", ["--protocol", "course", "--lr", "0"], "--lr"),
     # batch_vs_lr
     ("batch_vs_lr", ["--b-start", "0"], "--b-start"),
     ("batch_vs_lr", ["--b-start", "128", "--b-end", "64"], "--b-start"),
@@ -56,6 +64,8 @@ BAD_INPUTS = [
     ("clr_fashion_mnist", ["--step-size-epochs", "0"], "--step-size-epochs"),
     ("clr_fashion_mnist", ["--lr-min", "1", "--lr-max", "0.1"], "--lr-min"),
     ("clr_fashion_mnist", ["--lr-max", "0.1"], "--lr-min"),
+    ("clr_fashion_mnist", ["--optimizer", "lbfgs"], "--optimizer"),
+    ("clr_fashion_mnist", ["--protocol", "course", "--validation-examples", "-2"], "--validation-"),
     # batch_augmentation
     ("batch_augmentation", ["--depth", "9"], "--depth"),
     ("batch_augmentation", ["--copies", "0"], "--copies"),

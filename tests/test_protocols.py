@@ -16,13 +16,15 @@ from experiments import (
     batch_size_sweep,
     bn_dropout,
     clr_fashion_mnist,
+    cnn_arithmetic,
     common,
     cyclic_batch_size,
 )
 from experiments.configs import batch_size as batch_configs
 from experiments.configs import bn_dropout as bn_configs
 from experiments.configs import clr_fashion_mnist as clr_configs
-from jaxsched import range_test, validation
+from experiments.configs import cnn_arithmetic as arithmetic_configs
+from jaxsched import arithmetic, range_test, validation
 from jaxsched.models import count_params
 
 RUNNERS = {
@@ -30,6 +32,7 @@ RUNNERS = {
     "cyclic_batch_size": (cyclic_batch_size, batch_configs.CYCLIC_PROTOCOLS),
     "clr_fashion_mnist": (clr_fashion_mnist, clr_configs.PROTOCOLS),
     "bn_dropout": (bn_dropout, bn_configs.PROTOCOLS),
+    "cnn_arithmetic": (cnn_arithmetic, arithmetic_configs.PROTOCOLS),
 }
 CASES = [
     (name, protocol, smoke)
@@ -102,6 +105,9 @@ def test_the_course_protocols_are_the_notebooks():
         variables = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)), train=False)
         assert count_params(variables) == 546_542
     assert bn_configs.COURSE.dropout_first and "input_bn+dropout" in bn_configs.COURSE.variants
+    # three stacked 5x5 convolutions see 13x13
+    assert arithmetic_configs.COURSE.stack_kernel_size == 5
+    assert arithmetic.equivalent_kernel(3, 5) == 13
 
 
 @pytest.mark.parametrize(

@@ -75,3 +75,8 @@ DEFAULT = Config()
 # Everything but the stacked-convolution check is shapes only (no parameter is allocated), so
 # the smoke run keeps the course's networks and shrinks that check's input and channels.
 SMOKE = dataclasses.replace(DEFAULT, stack_depths=(1, 2, 3), stack_input=(16, 16, 8))
+# The course notebook asks its receptive-field question with 5x5 kernels: N stacked 5x5
+# convolutions see (4N + 1) x (4N + 1), three of them 13x13.
+COURSE = dataclasses.replace(DEFAULT, stack_kernel_size=5)
+COURSE_SMOKE = dataclasses.replace(SMOKE, stack_kernel_size=5)
+PROTOCOLS = {"course": (COURSE, COURSE_SMOKE)}
