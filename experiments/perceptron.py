@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common
-from experiments.configs.perceptron import DEFAULT, SMOKE, Config
+from experiments.configs.perceptron import DEFAULT, PROTOCOLS, SMOKE, Config
 from jaxsched import linear, plots, results
 
 NAME = "perceptron"
@@ -46,7 +46,7 @@ def seed_outcome(key: jax.Array, config: Config) -> dict[str, Any]:
     k_train, k_test, k_init, k_order = jax.random.split(key, 4)
     x, y = linear.linearly_separable_2d(k_train, config.train_examples)
     x_test, y_test = linear.linearly_separable_2d(k_test, config.test_examples)
-    w0 = linear.glorot_uniform(k_init, 2)
+    w0 = linear.INITIALIZERS[config.init](k_init, 2)
     out: dict[str, Any] = {
         "x_train": x,
         "y_train": y,
@@ -322,6 +322,9 @@ SINGLE_DEVICE = "its linear models train by per-sample SGD in one lax.scan, not 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--losses", nargs="+", choices=tuple(linear.LOSSES))
     parser.add_argument("--epochs", type=int, help="passes over the training points")
+    parser.add_argument(
+        "--init", choices=tuple(linear.INITIALIZERS), help="initial weights (glorot_uniform)"
+    )
     parser.add_argument("--lr", type=float, help="SGD learning rate (default 0.025)")
     parser.add_argument("--train-examples", type=int, help="training points (default 20)")
     parser.add_argument("--test-examples", type=int, help="test points (default 1000)")
@@ -367,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         run=run,
         default=DEFAULT,
         smoke=SMOKE,
+        protocols=PROTOCOLS,
         add_arguments=add_arguments,
         report=report,
         single_device=SINGLE_DEVICE,

@@ -64,6 +64,15 @@ def glorot_uniform(key: jax.Array, dim: int) -> jax.Array:
     return jax.nn.initializers.glorot_uniform()(key, (dim, 1), jnp.float32)[:, 0]
 
 
+def uniform01(key: jax.Array, dim: int) -> jax.Array:
+    """float32[dim] weights uniform in [0, 1) (NumPy's `np.random.uniform` / `rand` default: the
+    course perceptron notebook's uniform initial weights, as read here)."""
+    return jax.random.uniform(key, (dim,), jnp.float32)
+
+
+INITIALIZERS = {"glorot_uniform": glorot_uniform, "uniform01": uniform01}
+
+
 class Trace(NamedTuple):
     """What `sgd_per_sample` returns, one row per epoch.
 

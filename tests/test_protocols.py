@@ -19,12 +19,14 @@ from experiments import (
     cnn_arithmetic,
     common,
     cyclic_batch_size,
+    perceptron,
 )
 from experiments.configs import batch_size as batch_configs
 from experiments.configs import bn_dropout as bn_configs
 from experiments.configs import clr_fashion_mnist as clr_configs
 from experiments.configs import cnn_arithmetic as arithmetic_configs
-from jaxsched import arithmetic, range_test, validation
+from experiments.configs import perceptron as perceptron_configs
+from jaxsched import arithmetic, linear, range_test, validation
 from jaxsched.models import count_params
 
 RUNNERS = {
@@ -33,6 +35,7 @@ RUNNERS = {
     "clr_fashion_mnist": (clr_fashion_mnist, clr_configs.PROTOCOLS),
     "bn_dropout": (bn_dropout, bn_configs.PROTOCOLS),
     "cnn_arithmetic": (cnn_arithmetic, arithmetic_configs.PROTOCOLS),
+    "perceptron": (perceptron, perceptron_configs.PROTOCOLS),
 }
 CASES = [
     (name, protocol, smoke)
@@ -212,3 +215,15 @@ def test_course_sweep_reads_the_bounds_by_the_relative_drop(tmp_path):
     table = {r["batch_size"]: r["train_accuracy"] for r in s["table"]}
     expected = range_test.relative_drop_batch_bounds(list(table), list(table.values()))
     assert (s["b_min"], s["b_max"]) == (expected["b_min"], expected["b_max"])
+
+
+def test_the_perceptron_course_protocol_starts_from_uniform_01_weights():
+    assert perceptron_configs.COURSE.init == "uniform01"
+    w = linear.INITIALIZERS["uniform01"](jax.random.key(3), 100_000)
+    assert float(w.min()) >= 0.0 and float(w.max()) < 1.0
+    assert float(w.mean()) == pytest.approx(0.5, abs=0.01)
+    outcome = perceptron.seed_outcome(jax.random.key(0), perceptron_configs.COURSE_SMOKE)
+    assert ((outcome["w0"] >= 0) & (outcome["w0"] < 1)).all()
+    with pytest.raises(validation.ConfigError) as error:
+        dataclasses.replace(perceptron_configs.COURSE, init="zeros")
+    assert error.value.fields == ("init",)
