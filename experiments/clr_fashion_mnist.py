@@ -144,6 +144,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--optimizer", choices=optimizers.available(), help="under the schedule (default sgd)"
     )
     parser.add_argument(
+        "--no-restore-best",
+        dest="restore_best",
+        action="store_const",
+        const=False,
+        default=None,
+        help="test the last epoch's weights, not the best validation epoch's",
+    )
+    parser.add_argument(
         "--validation-examples",
         type=int,
         help="held out for validation (0: validate on the test split, as the notebooks)",

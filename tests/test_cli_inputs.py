@@ -65,6 +65,9 @@ BAD_INPUTS = [
     ("clr_fashion_mnist", ["--lr-min", "1", "--lr-max", "0.1"], "--lr-min"),
     ("clr_fashion_mnist", ["--lr-max", "0.1"], "--lr-min"),
     ("clr_fashion_mnist", ["--optimizer", "lbfgs"], "--optimizer"),
+    # validating on the test split while selecting on it (early stopping, best epoch)
+    ("clr_fashion_mnist", ["--validation-examples", "0"], "--no-restore-best"),
+    ("clr_fashion_mnist", ["--validation-examples", "0", "--no-restore-best"], "--patience"),
     ("clr_fashion_mnist", ["--protocol", "course", "--validation-examples", "-2"], "--validation-"),
     # batch_augmentation
     ("batch_augmentation", ["--depth", "9"], "--depth"),

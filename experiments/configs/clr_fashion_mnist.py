@@ -75,6 +75,14 @@ class Config(LeNetExperiment):
         pool = common.hold_out(
             self.train_pool(), "validation_examples", self.validation_examples, allow_zero=True
         )
+        if self.validation_examples == 0 and (self.restore_best or self.patience < self.max_epochs):
+            raise validation.ConfigError(
+                ("validation_examples", "restore_best", "patience"),
+                "must not select on the test split: with {validation_examples} 0 the test split "
+                "is the validation data, so test the last epoch's weights (restore_best off, "
+                f"--no-restore-best) and set {{patience}} >= max_epochs ({self.max_epochs})",
+                f"restore_best={self.restore_best}, patience={self.patience}",
+            )
         common.fits("batch_size", self.batch_size, pool)  # every policy trains at batch_size
 
 
