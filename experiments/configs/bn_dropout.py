@@ -28,8 +28,9 @@ class Config:
       after each hidden layer. "bn+dropout": hidden BatchNorm and the same dropout together.
       "input_bn+dropout": the course notebook's: [0, 1] inputs, input and hidden BatchNorm, and
       the dropout.
-    dropout_first: each dropout before its BatchNorm (input: dropout, then BatchNorm), the
-      notebook's order; else after it (LeNet5's default). Matters only where both are on.
+    dropout_first: each dropout right after its activation, before its BatchNorm and the
+      pooling (input: dropout, then BatchNorm), the notebook's order; else after them (LeNet5's
+      default). It also moves the dropout-only variant's dropout before the pooling.
     learning_rate / batch_size / epochs: the course's SGD 0.01, batch 128, 10 epochs.
     train_examples / test_examples: None for the whole split, else a seeded random subset.
     """

@@ -17,8 +17,11 @@ The course's two other LeNet-5 notebooks pool the first time with stride s = 1: 
 convolution sees 27x27, the third 11x11, and the flatten feeds 7x7x120 = 5,880 values to the
 dense layer. With a BatchNorm after each pooling as well ([(BN)] above, `pool_batchnorm`) that
 net has the notebooks' 546,542 parameters (546,044 trainable); without any BatchNorm 545,546.
-`dropout_first` puts each dropout before its BatchNorm (input: dropout, then BatchNorm; hidden:
-activation -> dropout -> BN), the order of the course's BatchNorm + dropout notebook.
+`dropout_first` puts each dropout right after its activation, before its BatchNorm and, in the
+two convolution blocks, before the pooling too (input: dropout, then BatchNorm; hidden:
+activation -> dropout -> BN -> pool), the Conv -> Dropout -> BatchNorm -> Pool order of the
+course's BatchNorm + dropout notebook as this project reads it. It changes a net without
+BatchNorm as well: the dropout then acts on the 28x28 / 23x23 maps, not the pooled ones.
 """
 
 from typing import Literal
@@ -44,7 +47,8 @@ class LeNet5(nn.Module):
       hidden_dropout: dropout rate after each hidden layer, in [0, 1).
       first_pool_stride: 2 (LeCun, the default) or 1 (the course's 546,542-parameter variant).
       pool_batchnorm: also a BatchNorm after each average pooling (with `hidden_batchnorm`).
-      dropout_first: dropout before BatchNorm (input and hidden layers) instead of after it.
+      dropout_first: dropout right after each activation, before BatchNorm (and pooling),
+        instead of after them.
       conv_impl: how the convolutions are lowered, "auto" (im2col on CPU, XLA's convolution
         on GPU/TPU), "xla" or "im2col"; the parameters are the same (jaxsched.models.conv).
     """
