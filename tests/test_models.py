@@ -75,6 +75,26 @@ def test_dropout_first_puts_the_input_dropout_before_the_input_batchnorm(dropout
         assert batch_var == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("kwargs", [dict(), dict(first_pool_stride=1, pool_batchnorm=True)])
+def test_dropout_first_only_moves_the_dropout(kwargs):
+    x = jax.random.normal(jax.random.key(2), (4, 28, 28, 1))
+    variables = init(LeNet5(**kwargs))
+    # Without dropout the two orders are the same function of the same parameters...
+    same = [LeNet5(**kwargs, dropout_first=first) for first in (False, True)]
+    a, b = (m.apply(variables, x, train=True, mutable=["batch_stats"])[0] for m in same)
+    chex.assert_trees_all_close(a, b, rtol=1e-6)
+    # ...with it they differ, BatchNorm or not (the dropout also moves before the pooling).
+    rngs = {"dropout": jax.random.key(0)}
+    for extra in (dict(), dict(input_norm="none", hidden_batchnorm=False)):
+        models = [
+            LeNet5(**kwargs, **extra, hidden_dropout=0.5, dropout_first=first)
+            for first in (False, True)
+        ]
+        v = init(models[0])
+        a, b = (m.apply(v, x, train=True, mutable=["batch_stats"], rngs=rngs)[0] for m in models)
+        assert not jnp.allclose(a, b)
+
+
 def test_train_mode_updates_batch_stats_and_eval_mode_does_not():
     model = LeNet5()
     variables = init(model)
