@@ -376,27 +376,14 @@ def suggest_batch_bounds(
       >>> result["b_min"], result["b_max"], result["bracketed"]
       (16, 128, True)
     """
-    runs = _check_batch_sweep(batch_sizes, final_accuracies, tolerance)
-    sizes = sorted(runs)
-    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
-    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
-    usable = [i for i in range(len(sizes)) if ok[i]]
-    if not usable:
-        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    sizes, ok, raw, usable = _sweep_means(
+        _check_batch_sweep(batch_sizes, final_accuracies, tolerance)
+    )
     enough = len(usable) >= 3
     smoothed = _median3_tukey(raw) if enough else list(raw)
     best = max(usable, key=lambda i: (smoothed[i], raw[i]))
     threshold = smoothed[best] - tolerance
-
-    def inside(i: int) -> bool:
-        return ok[i] and smoothed[i] >= threshold - 1e-12
-
-    low = high = best
-    while low > 0 and inside(low - 1):
-        low -= 1
-    while high < len(sizes) - 1 and inside(high + 1):
-        high += 1
-    b_min, b_max = sizes[low], sizes[high]
+    low, high = _band_around(best, ok, smoothed, threshold)
     bracketed = enough and high < len(sizes) - 1
     message = _plateau_message(
         sizes,
@@ -410,22 +397,14 @@ def suggest_batch_bounds(
         threshold=threshold,
         tolerance=tolerance,
     )
-    return {
-        "b_min": b_min,
-        "b_max": b_max,
-        "bracketed": bracketed,
-        "message": message,
-        "best_batch_size": sizes[best],
-        "best_accuracy": smoothed[best],
-        "threshold": threshold,
-        "plateau": sizes[low : high + 1],
-        "sizes": sizes,
-        "smoothed": [v if good else None for v, good in zip(smoothed, ok, strict=True)],
-        "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
-        "rule": "running median of 3 in log2(batch) (diverged = 0); b_min..b_max: the contiguous "
+    rule = (
+        "running median of 3 in log2(batch) (diverged = 0); b_min..b_max: the contiguous "
         "non-diverged run around the best smoothed accuracy within tolerance of it; bracketed "
-        "when a larger swept batch falls below that band or diverged",
-    }
+        "when a larger swept batch falls below that band or diverged"
+    )
+    return _bounds_record(
+        sizes, ok, smoothed, best, (low, high), threshold, bracketed, message, rule
+    )
 
 
 BATCH_BOUND_RULES = ("plateau", "relative_drop")
@@ -467,20 +446,12 @@ def relative_drop_batch_bounds(
     """
     if isinstance(drop, bool) or not isinstance(drop, (int, float, np.number)) or not 0 < drop < 1:
         raise ValueError(f"drop must be in (0, 1), got {drop!r}")
-    runs = _check_batch_sweep(batch_sizes, final_accuracies, tolerance=0.5)  # (unused here)
-    sizes = sorted(runs)
-    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
-    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
-    usable = [i for i in range(len(sizes)) if ok[i]]
-    if not usable:
-        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    sizes, ok, raw, usable = _sweep_means(
+        _check_batch_sweep(batch_sizes, final_accuracies, tolerance=0.5)  # (unused here)
+    )
     best = max(usable, key=lambda i: raw[i])
     threshold = raw[best] * (1 - drop)
-    low = high = best
-    while low > 0 and ok[low - 1] and raw[low - 1] >= threshold - 1e-12:
-        low -= 1
-    while high < len(sizes) - 1 and ok[high + 1] and raw[high + 1] >= threshold - 1e-12:
-        high += 1
+    low, high = _band_around(best, ok, raw, threshold)
     bracketed = high < len(sizes) - 1
     message = (
         f"b_max {sizes[high]}: {sizes[high + 1]} falls more than {drop:.1%} below the best"
@@ -488,20 +459,69 @@ def relative_drop_batch_bounds(
         else f"every size from {sizes[low]} up is within {drop:.1%} of the best: sweep larger "
         "batches to find b_max"
     )
+    rule = (
+        f"the course notebooks': the contiguous sizes around the best final accuracy within a "
+        f"relative {drop:.1%} of it (raw accuracies)"
+    )
+    return _bounds_record(sizes, ok, raw, best, (low, high), threshold, bracketed, message, rule)
+
+
+def _sweep_means(
+    runs: dict[int, list[float]],
+) -> tuple[list[int], list[bool], list[float], list[int]]:
+    """(sizes sorted, ok per size (no run diverged), mean accuracy per size (0 where diverged),
+    indices of the ok sizes); raises ValueError when every run diverged."""
+    sizes = sorted(runs)
+    ok = [all(math.isfinite(v) for v in runs[s]) for s in sizes]
+    raw = [float(np.mean(runs[s])) if good else 0.0 for s, good in zip(sizes, ok, strict=True)]
+    usable = [i for i in range(len(sizes)) if ok[i]]
+    if not usable:
+        raise ValueError("every run diverged: lower the learning rate or sweep larger batches")
+    return sizes, ok, raw, usable
+
+
+def _band_around(
+    best: int, ok: list[bool], curve: list[float], threshold: float
+) -> tuple[int, int]:
+    """(low, high): the contiguous ok indices around `best` whose `curve` >= threshold."""
+
+    def inside(i: int) -> bool:
+        return ok[i] and curve[i] >= threshold - 1e-12
+
+    low = high = best
+    while low > 0 and inside(low - 1):
+        low -= 1
+    while high < len(curve) - 1 and inside(high + 1):
+        high += 1
+    return low, high
+
+
+def _bounds_record(
+    sizes: list[int],
+    ok: list[bool],
+    curve: list[float],
+    best: int,
+    band: tuple[int, int],
+    threshold: float,
+    bracketed: bool,
+    message: str,
+    rule: str,
+) -> dict[str, Any]:
+    """The dict `suggest_batch_bounds` and `relative_drop_batch_bounds` return."""
+    low, high = band
     return {
         "b_min": sizes[low],
         "b_max": sizes[high],
         "bracketed": bracketed,
         "message": message,
         "best_batch_size": sizes[best],
-        "best_accuracy": raw[best],
+        "best_accuracy": curve[best],
         "threshold": threshold,
         "plateau": sizes[low : high + 1],
         "sizes": sizes,
-        "smoothed": [v if good else None for v, good in zip(raw, ok, strict=True)],
+        "smoothed": [v if good else None for v, good in zip(curve, ok, strict=True)],
         "diverged": [s for s, good in zip(sizes, ok, strict=True) if not good],
-        "rule": f"the course notebooks': the contiguous sizes around the best final accuracy "
-        f"within a relative {drop:.1%} of it (raw accuracies)",
+        "rule": rule,
     }
 
 
