@@ -1,8 +1,10 @@
 """The course's LR range test in its grid form: LeNet-5, plain SGD, batch 64, one epoch of
 Fashion-MNIST (the first 12,800 training images) at each of the 11 rates 10, 1, ..., 1e-9.
 jaxsched trains all 11 models in one grid (`jaxsched.sweep.fit_grid`, strategies "auto" -- the
-baseline --, "vmap" and "sequential"), against the 11 runs one after another with `loop.fit`
-and with Keras's `model.fit`.
+baseline, probing both strategies on every call --, "auto" with its decision remembered from
+the warm-up call (`jaxsched.decisions`, a store private to this benchmark), "vmap" and
+"sequential"), against the 11 runs one after another with `loop.fit` and with Keras's
+`model.fit`.
 
     python -m benchmarks.lr_grid [--smoke] [--peers jaxsched keras]
 
@@ -17,7 +19,9 @@ runs `fit` as the course wrote it (jit_compile "auto", i.e. off on a CPU).
 
 import dataclasses
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks import common, fixtures
@@ -46,7 +50,9 @@ SMOKE = Size((10.0, 1e-4, 1e-9), 256)
 Method = Callable[[data.Dataset], dict[str, Any]]
 
 
-def grid_method(size: Size, strategy: str) -> Method:
+def grid_method(size: Size, strategy: str, remember: bool | Path = False) -> Method:
+    """fit_grid with `strategy`; `remember` as fit_grid's (False: "auto" probes every call)."""
+
     def method(train: data.Dataset) -> dict[str, Any]:
         result = sweep.fit_grid(
             LeNet5(),
@@ -58,6 +64,7 @@ def grid_method(size: Size, strategy: str) -> Method:
             seeds=0,
             data_seed=0,
             strategy=strategy,
+            remember=remember,
         )
         updates = [len(h.steps["loss"]) for h in result.histories]
         return {
@@ -66,6 +73,7 @@ def grid_method(size: Size, strategy: str) -> Method:
             "updates": updates,
             "diverged": result.diverged,
             "strategy": result.strategy,
+            "decided": result.decided,
             "probe_s_per_grid_step": result.timings,
             "images": size.batch_size * max(updates) * len(updates),
         }
@@ -174,9 +182,17 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
             "jaxsched",
             "fit_grid auto",
             grid_method(size, "auto"),
-            "sweep.fit_grid(strategy='auto'): times both on the first batch, trains with the "
-            "faster (the choice is in extra)",
+            "sweep.fit_grid(strategy='auto', remember=False): times both on the first batch, "
+            "trains with the faster (the choice is in extra)",
             True,
+        ),
+        (
+            "jaxsched",
+            "fit_grid auto, remembered",
+            grid_method(size, "auto", Path(tempfile.mkdtemp(prefix="lr_grid-")) / "d.json"),
+            "sweep.fit_grid(strategy='auto'): the decision the warm-up call measured, "
+            "remembered (jaxsched.decisions), so no probe",
+            False,
         ),
         (
             "jaxsched",

@@ -117,8 +117,8 @@ def _fit_grid(config, model, train, test, rates, strategy, quiet) -> dict[float,
     if not quiet:
         timings = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in grid.timings.items())
         print(
-            f"fit_grid trained {len(rates)} rates with strategy {grid.strategy!r}"
-            + (f" (probe per grid step: {timings})" if timings else ""),
+            f"fit_grid trained {len(rates)} rates with strategy {grid.strategy!r} "
+            f"({grid.decided})" + (f" (probe per grid step: {timings})" if timings else ""),
             flush=True,
         )
     return {
@@ -127,6 +127,7 @@ def _fit_grid(config, model, train, test, rates, strategy, quiet) -> dict[float,
             "final": _final(history),
             "history": history.to_dict(),
             "grid_strategy": grid.strategy,
+            "grid_strategy_decided": grid.decided,
         }
         for lr, history in zip(rates, grid.histories, strict=True)
     }

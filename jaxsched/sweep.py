@@ -18,7 +18,10 @@ rounding:
                 and transferred once).
   "auto"        compiles both, times a few warm steps of each on the first batch (compilation
                 excluded) and trains with the faster; the seconds per grid step of each are in
-                `GridResult.timings`.
+                `GridResult.timings`. The decision is remembered per machine
+                (`jaxsched.decisions`, keyed by the member step's program, which holds the model,
+                optimizer and batch shape, the member count and the machine): a later call with
+                the same key trains with the remembered strategy without probing.
 
 A member whose batch loss becomes NaN/inf (or exceeds `max_loss`) is frozen on the device from
 that update on (`jnp.where(ok, new, old)` per member: the update that met the bad loss is not
@@ -35,6 +38,7 @@ import dataclasses
 import functools
 import math
 import numbers
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsched import batching, data, hooks, loop, losses, train
+from jaxsched import batching, data, decisions, hooks, loop, losses, train
 from jaxsched.results import DIVERGED, History
 
 STRATEGIES = ("auto", "vmap", "sequential")
@@ -68,10 +72,13 @@ class GridResult:
       "vmap", one under "sequential") are the whole grid's, shared by every member.
     strategy: "vmap" or "sequential", the one that trained.
     timings: with strategy="auto", seconds per grid step (all K members, one update) of
-      {"vmap", "sequential"}, the minimum over the probe steps; else {}.
+      {"vmap", "sequential"}, the minimum over the probe steps (remembered ones when the
+      decision was); else {}.
     num_compilations: train-step executables of the strategy used (one per batch shape).
     compile_time_s: seconds compiling every executable (the probe's discarded one included).
     wall_time_s: seconds for the whole call.
+    decided: how the strategy was chosen: "given" (strategy="vmap"/"sequential", or one
+      member), "measured" (the "auto" probe ran) or "remembered" (`jaxsched.decisions`).
     """
 
     members: list[dict[str, float]]
@@ -82,6 +89,7 @@ class GridResult:
     num_compilations: int
     compile_time_s: float
     wall_time_s: float
+    decided: str = "given"
 
     def __len__(self) -> int:
         return len(self.members)
@@ -99,6 +107,7 @@ class GridResult:
         return {
             "members": self.members,
             "strategy": self.strategy,
+            "decided": self.decided,
             "timings": self.timings,
             "num_compilations": self.num_compilations,
             "compile_time_s": self.compile_time_s,
@@ -400,6 +409,7 @@ def fit_grid(
     sync_every: int = 100,
     probe_steps: int = 3,
     loss: str | losses.Objective = "classification",
+    remember: bool | str | os.PathLike = True,
 ) -> GridResult:
     """Trains the grid's K members (`members(hyperparams, seeds)`) on the same batches.
 
@@ -420,6 +430,9 @@ def fit_grid(
       probe_steps: timed warm steps per strategy for "auto".
       loss: "classification" (default), "mse" or a `losses.Objective`, as `loop.fit`'s
         (under "mse" the members' accuracies are NaN; divergence is judged on the loss).
+      remember: with "auto", reuse this machine's remembered decision for the same member
+        program and K, and remember a measured one: True uses `decisions.default_path()`, a
+        path that store file; False always probes (`jaxsched.decisions`).
 
     Returns:
       A GridResult; member i's history matches `loop.fit`'s for its hyper-parameters.
@@ -465,7 +478,7 @@ def fit_grid(
         loss=loss,
     )
     run_start = time.perf_counter()
-    runner, timings, probe_compile_time = _build_runner(
+    runner, timings, probe_compile_time, decided = _build_runner(
         model,
         tx,
         grid,
@@ -479,6 +492,7 @@ def fit_grid(
         max_loss=max_loss,
         probe_steps=probe_steps,
         loss=loss,
+        remember=remember,
     )
     histories = [History() for _ in grid]
     guards = [hooks.DivergenceGuard(max_loss) for _ in grid]
@@ -493,7 +507,8 @@ def fit_grid(
         eval_batch_size=eval_batch_size,
         sync_every=sync_every,
     )
-    return _grid_result(grid, runner, histories, timings, probe_compile_time, run_start)
+    result = _grid_result(grid, runner, histories, timings, probe_compile_time, run_start)
+    return dataclasses.replace(result, decided=decided)
 
 
 def _check_grid(
@@ -563,11 +578,15 @@ def _build_runner(
     max_loss: float,
     probe_steps: int,
     loss: str | losses.Objective = "classification",
-) -> tuple[_Vmap | _Sequential, dict[str, float], float]:
-    """Initializes the grid and picks its strategy: (runner, timings, probe_compile_time).
+    remember: bool | str | os.PathLike = True,
+) -> tuple[_Vmap | _Sequential, dict[str, float], float, str]:
+    """Initializes the grid and picks its strategy: (runner, timings, probe_compile_time,
+    decided).
 
-    For "auto" (K > 1) both strategies compile and are timed on the first batch; the slower
-    one is dropped (with its copies of the states) and its compile time returned.
+    For "auto" (K > 1) the decision remembered for this member program and K is used when
+    there is one (`remember`); otherwise both strategies compile and are timed on the first
+    batch, the slower one is dropped (with its copies of the states), its compile time
+    returned and the decision remembered.
     """
     k, n = len(grid), len(train_data.images)
     sample = train_data.images[:1]
@@ -577,21 +596,40 @@ def _build_runner(
     )
     eval_step = train.make_eval_step(model, loss)
     timings: dict[str, float] = {}
+    decided, decision_key = "given", None
     if strategy == "auto" and k == 1:
         strategy = "sequential"
     if strategy == "auto":
         first = data.epoch_permutation(n, seed=data_seed, epoch=0)[: plan.sizes[0][0]]
         batch = (train_data.images[first], train_data.labels[first])
+        store = None if isinstance(remember, bool) else remember
+        if remember is not False:
+            decision_key = _decision_key(grid_step, carry, batch)
+            known = decisions.recall(decision_key, store) or {}
+            if known.get("strategy") in ("vmap", "sequential"):
+                strategy, decided = known["strategy"], "remembered"
+                timings = {s: float(t) for s, t in known.get("timings", {}).items()}
+    if strategy == "auto":
         runners = [cls(grid_step, eval_step, carry) for cls in (_Vmap, _Sequential)]
         timings = {r.name: r.time_step(*batch, probe_steps) for r in runners}
         runner, other = sorted(runners, key=lambda r: timings[r.name])
-        probe_compile_time = other.train.compile_time_s
+        probe_compile_time, decided = other.train.compile_time_s, "measured"
         del runners, other  # frees the discarded strategy's copies of the states
+        if decision_key is not None:
+            decisions.remember(decision_key, {"strategy": runner.name, "timings": timings}, store)
     else:
         runner = (_Vmap if strategy == "vmap" else _Sequential)(grid_step, eval_step, carry)
         probe_compile_time = 0.0
     del carry
-    return runner, timings, probe_compile_time
+    return runner, timings, probe_compile_time, decided
+
+
+def _decision_key(grid_step: Callable, carry: Carry, batch: tuple) -> str:
+    """The `decisions` key of a grid: one member's step program at the first batch's shape
+    (model, optimizer, augmentation, loss and shapes are all in its StableHLO) and K."""
+    member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry)
+    text = jax.jit(grid_step).lower(member, *batch).as_text()
+    return decisions.key("fit_grid.strategy", text, members=int(carry[1].shape[0]))
 
 
 def _run_grid_epochs(

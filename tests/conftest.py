@@ -2,6 +2,7 @@
 persistent compilation cache for the whole test run."""
 
 import os
+import tempfile
 from pathlib import Path
 
 # Tests are compile-bound (about half of the suite's time is XLA compiling thousands of small,
@@ -26,8 +27,9 @@ from jaxsched import compile_cache, data  # noqa: E402
 # machine: the folder is outside the checkout (~/.cache/jaxsched/test-xla, beside the runners'
 # cache), so a fresh clone on the same machine (CI's) compiles almost nothing again. Set through
 # the environment so subprocesses share it; JAX_COMPILATION_CACHE_DIR wins, and
-# JAXSCHED_COMPILE_CACHE=off keeps it in the checkout (.jax_cache/). Capped at 2 GiB, least
-# recently used entries dropped. (Results are unaffected: a cache hit is the same executable.)
+# JAXSCHED_COMPILE_CACHE=off keeps it in the checkout (.jax_cache/). Kept under 2 GiB by
+# compile_cache.prune, oldest entries first, not by JAX's cap (it rescans the folder on every
+# write: compile_cache.enable). (Results are unaffected: a cache hit is the same executable.)
 _user_cache = compile_cache.default_dir()
 CACHE_DIR = (
     _user_cache.parent / "test-xla"
@@ -37,13 +39,17 @@ CACHE_DIR = (
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE_DIR))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 2**30))
+# fit_grid(strategy="auto")'s remembered decisions (jaxsched.decisions): one fresh store per test
+# session, so a test never reuses a decision an earlier run (or the user's runs) measured.
+os.environ.setdefault(
+    "JAXSCHED_DECISIONS",
+    str(Path(tempfile.mkdtemp(prefix="jaxsched-test-decisions-")) / "decisions.json"),
+)
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-jax.config.update(
-    "jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"])
-)
+Path(os.environ["JAX_COMPILATION_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+compile_cache.prune(os.environ["JAX_COMPILATION_CACHE_DIR"], max_bytes=2 * 2**30)
 
 
 @pytest.fixture(scope="session")

@@ -52,3 +52,14 @@ def test_runners_enable_it_unless_told_not_to(monkeypatch, tmp_path):
     flag = ["--no-compile-cache", "--fresh"]
     assert cnn_arithmetic.main(["--smoke", "--quiet", "--out", str(tmp_path / "a"), *flag]) == 0
     assert calls == [()]
+
+
+def test_prune_leaves_a_folder_under_the_limit_alone_and_trims_one_over_it(tmp_path):
+    for i in range(10):
+        path = tmp_path / f"e{i}-cache"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + i, 1000 + i))
+    assert compile_cache.prune(tmp_path, max_bytes=10_000) == 0
+    assert len(list(tmp_path.iterdir())) == 10
+    assert compile_cache.prune(tmp_path, max_bytes=9_999, keep_fraction=0.5) == 6000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"e{i}-cache" for i in range(6, 10)]

@@ -1,5 +1,6 @@
 """jaxsched.sweep: a vmapped grid equals its members trained one by one, on real Fashion-MNIST."""
 
+import json
 import math
 
 import chex
@@ -49,6 +50,7 @@ def lr_grids(fashion_small):
         batch_size=64,
         eval_data=test_ds,
         sync_every=5,
+        remember=False,  # "auto" probes (remembering is tested below)
     )
     tx = optimizers.make("sgd", 1.0)  # the grid replaces the learning rate
     return {s: sweep.fit_grid(mlp(), tx, train_ds, strategy=s, **kwargs) for s in sweep.STRATEGIES}
@@ -113,6 +115,58 @@ def test_auto_measures_both_and_trains_like_vmap(lr_grids):
     # the probe steps ran on copies: the run itself is untouched
     chex.assert_trees_all_close(numeric(auto.state), numeric(lr_grids["vmap"].state), **TOL)
     assert auto.to_dict()["strategy"] == auto.strategy
+    assert (auto.decided, auto.to_dict()["decided"], lr_grids["vmap"].decided) == (
+        "measured",
+        "measured",
+        "given",
+    )
+
+
+def test_auto_remembers_its_decision_per_program_and_member_count(fashion_small, tmp_path):
+    """The second call with the same member program and K reuses the stored strategy without
+    probing (no second strategy compiled) and trains the same numbers; another K, or another
+    batch shape, probes again; an unreadable store only costs a probe."""
+    store = tmp_path / "decisions.json"
+    run = lambda lrs, batch_size=64: sweep.fit_grid(  # noqa: E731
+        mlp(),
+        optimizers.make("sgd", 1.0),
+        fashion_small[0],
+        hyperparams={"learning_rate": lrs},
+        epochs=1,
+        batch_size=batch_size,
+        max_steps=3,
+        remember=store,
+    )
+    first = run(LRS)
+    assert first.decided == "measured" and set(first.timings) == {"vmap", "sequential"}
+    stored = json.loads(store.read_text())
+    (key,) = stored
+    assert stored[key]["strategy"] == first.strategy and "machine" in stored[key]
+    again = run(LRS)
+    assert (again.decided, again.strategy) == ("remembered", first.strategy)
+    assert again.timings == pytest.approx(first.timings)
+    assert again.compile_time_s < first.compile_time_s  # the other strategy never compiled
+    chex.assert_trees_all_close(numeric(again.state), numeric(first.state), **TOL)
+    assert run(LRS[:2]).decided == "measured"  # K = 2: another key
+    assert run(LRS, batch_size=32).decided == "measured"  # another batch shape
+    assert len(json.loads(store.read_text())) == 3
+    store.write_text("{not json")
+    with pytest.warns(UserWarning, match="unreadable decision store"):
+        assert run(LRS).decided == "measured"
+    assert len(json.loads(store.read_text())) == 1  # rewritten, readable
+    assert (
+        sweep.fit_grid(  # remember=False probes even with a stored decision
+            mlp(),
+            optimizers.make("sgd", 1.0),
+            fashion_small[0],
+            hyperparams={"learning_rate": LRS},
+            epochs=1,
+            batch_size=64,
+            max_steps=3,
+            remember=False,
+        ).decided
+        == "measured"
+    )
 
 
 def test_diverging_members_leave_the_others_untouched(fashion_small, lr_grids):
