@@ -84,6 +84,7 @@ def make_train_step(
     batch_augment: BatchAugmentFn | None = None,
     batchnorm_groups: int = 1,
     loss: str | losses.Objective = "classification",
+    example_block: int | None = None,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """Returns `step(state, images, labels) -> (state, metrics)`, pure and jit-able.
 
@@ -100,9 +101,20 @@ def make_train_step(
     BatchNorm normalizes separately (per-device statistics under data parallelism, as
     tf.distribute without SyncBatchNormalization; the moving statistics are the groups' mean).
     1 (default) normalizes over the whole batch, i.e. synchronised across devices.
+    example_block: K computes a (augmented) batch larger than K in consecutive blocks of at most
+    K examples, forward and backward (`block_sums`), and sums their losses and gradients: the
+    same update up to float rounding, with each block's activations in cache (faster per image
+    on a CPU at large batches: benchmarks/batch_throughput.py). Only for models without
+    BatchNorm, whose statistics span the whole batch (ValueError at the first call otherwise);
+    with dropout each block draws its own masks (the same distribution, other masks than the
+    unblocked step's). None (default): the whole batch at once.
     """
     if batchnorm_groups < 1:
         raise ValueError(f"batchnorm_groups must be >= 1, got {batchnorm_groups}")
+    if example_block is not None and (not isinstance(example_block, int) or example_block < 1):
+        raise ValueError(f"example_block must be an int >= 1 or None, got {example_block!r}")
+    if example_block is not None and batchnorm_groups != 1:
+        raise ValueError("example_block needs batchnorm_groups=1 (a model without BatchNorm)")
     obj = losses.objective(loss)
 
     def apply_train(params, batch_stats, images, dropout_rng):
@@ -142,15 +154,22 @@ def make_train_step(
                 value = value + regularizer(params)
             return value, (logits, batch_stats)
 
-        (value, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params
-        )
+        if example_block is None or images.shape[0] <= example_block:
+            (value, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                state.params
+            )
+            accuracy = losses.batch_accuracy(obj, logits, labels)
+        else:
+            value, accuracy, grads = _blocked_value_and_grad(
+                model, obj, state, images, labels, dropout_rng, example_block, regularizer
+            )
+            batch_stats = state.batch_stats
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         lr = optimizers.hyperparams(opt_state).get("learning_rate", jnp.nan)
         metrics = {
             "loss": value,
-            "accuracy": losses.batch_accuracy(obj, logits, labels),
+            "accuracy": accuracy,
             "learning_rate": jnp.asarray(lr, jnp.float32),
         }
         new_state = TrainState(
@@ -163,6 +182,63 @@ def make_train_step(
         return new_state, metrics
 
     return step
+
+
+def block_sums(
+    model: nn.Module,
+    obj: losses.Objective,
+    params: Any,
+    images: jax.Array,
+    labels: jax.Array,
+    dropout_rng: jax.Array,
+    block: int,
+) -> tuple[jax.Array, jax.Array, Any]:
+    """(loss sum, correct sum, gradient of the loss sum w.r.t. params) over images [B, ...] in
+    training mode, computed in consecutive blocks of `block` examples (one `lax.scan` over the
+    full blocks, then the remainder), block i's dropout keyed by fold_in(dropout_rng, i). For
+    models without batch statistics; the correct sum is NaN when `obj` defines no accuracy."""
+
+    def sums(params, x, y, rng):
+        outputs = model.apply({"params": params}, x, train=True, rngs={"dropout": rng})
+        loss = obj.per_example(outputs, y).sum()
+        correct = jnp.nan if obj.correct is None else obj.correct(outputs, y).sum()
+        return loss, jnp.asarray(correct, jnp.float32)
+
+    grad_sums = jax.value_and_grad(sums, has_aux=True)
+
+    def add(total, i, x, y):
+        (loss, correct), grads = grad_sums(params, x, y, jax.random.fold_in(dropout_rng, i))
+        return jax.tree.map(jnp.add, total, (loss, correct, grads))
+
+    full = images.shape[0] // block
+    split = lambda a: a[: full * block].reshape(full, block, *a.shape[1:])  # noqa: E731
+    zeros = (jnp.zeros(()), jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+    total, _ = jax.lax.scan(
+        lambda total, xs: (add(total, *xs), None),
+        zeros,
+        (jnp.arange(full), split(images), split(labels)),
+    )
+    if images.shape[0] > full * block:
+        total = add(total, full, images[full * block :], labels[full * block :])
+    return total
+
+
+def _blocked_value_and_grad(model, obj, state, images, labels, dropout_rng, block, regularizer):
+    """`make_train_step`'s (loss, accuracy, grads) with example_block: block sums / B."""
+    if jax.tree_util.tree_leaves(state.batch_stats):
+        raise ValueError(
+            "example_block needs a model without BatchNorm: its batch statistics span the "
+            "whole batch (use max_device_batch for per-micro-batch statistics instead)"
+        )
+    loss_sum, correct, grads = block_sums(
+        model, obj, state.params, images, labels, dropout_rng, block
+    )
+    n = images.shape[0]
+    value, grads = loss_sum / n, jax.tree.map(lambda g: g / n, grads)
+    if regularizer is not None:
+        penalty, penalty_grads = jax.value_and_grad(regularizer)(state.params)
+        value, grads = value + penalty, jax.tree.map(jnp.add, grads, penalty_grads)
+    return value, correct / n, grads
 
 
 def make_chunk_step(
