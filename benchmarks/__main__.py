@@ -8,6 +8,7 @@ from benchmarks import common
 
 NAMES = (
     "lenet_epoch",
+    "batch_throughput",
     "lr_grid",
     "dead_relu",
     "depth_width",

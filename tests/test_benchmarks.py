@@ -15,7 +15,7 @@ import pytest
 from conftest import XLA_FLAGS_OUTSIDE_TESTS
 
 from benchmarks import __main__ as bench_main
-from benchmarks import common, lenet_epoch, loop_design
+from benchmarks import batch_throughput, common, lenet_epoch, loop_design, lr_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,6 +154,38 @@ def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
         group = [r for r in rows if r["case"] == case]
         assert sum(r["baseline"] for r in group) == 1
         assert all(r["ratio"] is not None and r["median"] > 0 for r in group)
+
+
+def test_batch_throughput_rows_profile_every_variant(smoke_run):
+    """Per batch size: the three variants, the default LeNet-5 the baseline, each with XLA's
+    cost analysis and an op profile whose largest kinds are at most its total."""
+    _, doc = smoke_run
+    rows = [r for r in doc["rows"] if r["benchmark"] == "batch_throughput"]
+    assert len(rows) == 3 * len(batch_throughput.SMOKE.batch_sizes)
+    for case in {r["case"] for r in rows}:
+        group = [r for r in rows if r["case"] == case]
+        assert [r["baseline"] for r in group] == [True, False, False]
+        assert group[2]["extra"]["block"] == batch_throughput.SMOKE.block
+    for r in rows:
+        extra = r["extra"]
+        assert r["status"] == "ok" and r["throughput"] > 0
+        assert extra["flops_per_image"] > 0 and extra["bytes_accessed_per_image"] > 0
+        profile = dict(extra["profile_us"])
+        total = profile.pop("total")
+        assert total > 0 and profile and max(profile.values()) <= total
+
+
+def test_lr_grid_remembered_row_skips_the_probe(smoke_run):
+    _, doc = smoke_run
+    rows = {
+        r["variant"]: r
+        for r in doc["rows"]
+        if r["benchmark"] == "lr_grid" and r["metric"] == lr_grid.TOTAL
+    }
+    assert rows["fit_grid auto"]["extra"]["decided"] == "measured"
+    remembered = rows["fit_grid auto, remembered"]["extra"]
+    assert remembered["decided"] == "remembered"
+    assert set(remembered["probe_s_per_grid_step"]) == {"vmap", "sequential"}  # stored timings
 
 
 def test_cpu_model_and_format():
