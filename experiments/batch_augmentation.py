@@ -205,6 +205,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, help="ResNet depth, 6n+2")
     parser.add_argument("--recipe", choices=RECIPES)
     parser.add_argument("--bn-momentum", type=float, help="BatchNorm running-average decay")
+    parser.add_argument(
+        "--cutout-size", type=int, help="side of the cutout hole in pixels (default 16)"
+    )
     parser.add_argument("--train-examples", type=int, help="a seeded subset of the training set")
     parser.add_argument("--validation-examples", type=int, help="held out of the training set")
     parser.add_argument("--test-examples", type=int, help="a seeded subset of the test set")

@@ -74,6 +74,8 @@ BAD_INPUTS = [
     ("batch_augmentation", ["--copies", "0"], "--copies"),
     ("batch_augmentation", ["--epochs", "0"], "--epochs"),
     ("batch_augmentation", ["--bn-momentum", "1.5"], "--bn-momentum"),
+    ("batch_augmentation", ["--cutout-size", "0"], "--cutout-size"),
+    ("batch_augmentation", ["--cutout-size", "33"], "--cutout-size"),
     ("batch_augmentation", ["--validation-examples", "0"], "--validation-examples"),
     ("batch_augmentation", ["--train-examples", "0"], "--train-examples"),
     # bn_dropout / adaptive_optimizers
