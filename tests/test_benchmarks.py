@@ -56,7 +56,7 @@ def test_missing_peer_gives_a_skipped_row(monkeypatch):
     )
     assert common.unavailable("torch").endswith("(pip install -e .[bench])")
     rows = lenet_epoch.run(smoke=True, peers=["torch"], repetitions=3)
-    assert len(rows) == 2 * len(lenet_epoch.BATCH_SIZES)  # eager and compiled, per batch
+    assert len(rows) == 2 * len(lenet_epoch.SMOKE_BATCH_SIZES)  # eager and compiled, per batch
     for r in rows:
         assert (r["status"], r["peer"], r["median"]) == ("skipped", "torch", None)
         assert "torch not installed" in r["note"] and "pip install -e .[bench]" in r["note"]
