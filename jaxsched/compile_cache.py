@@ -27,11 +27,17 @@ def default_dir() -> Path | None:
       True
       >>> del os.environ["JAXSCHED_COMPILE_CACHE"]
     """
-    value = os.environ.get(ENV)
+    return cache_path(ENV, "xla")
+
+
+def cache_path(env: str, name: str) -> Path | None:
+    """$`env` when set (None when it is "off"), else $XDG_CACHE_HOME/jaxsched/`name`
+    (~/.cache/jaxsched/`name`): where jaxsched keeps a per-machine cache."""
+    value = os.environ.get(env)
     if value is not None:
         return None if value.strip().lower() == "off" else Path(value).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "jaxsched" / "xla"
+    return Path(base) / "jaxsched" / name
 
 
 def enable(directory: str | os.PathLike | None = None) -> Path | None:

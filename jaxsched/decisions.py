@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 
-from jaxsched import results
+from jaxsched import compile_cache, results
 
 ENV = "JAXSCHED_DECISIONS"  # the JSON file; "off" disables remembering
 
@@ -37,11 +37,7 @@ def default_path() -> Path | None:
       True
       >>> del os.environ["JAXSCHED_DECISIONS"]
     """
-    value = os.environ.get(ENV)
-    if value is not None:
-        return None if value.strip().lower() == "off" else Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "jaxsched" / "decisions.json"
+    return compile_cache.cache_path(ENV, "decisions.json")
 
 
 def machine() -> dict[str, Any]:
