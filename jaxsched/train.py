@@ -111,7 +111,9 @@ def make_train_step(
     """
     if batchnorm_groups < 1:
         raise ValueError(f"batchnorm_groups must be >= 1, got {batchnorm_groups}")
-    if example_block is not None and (not isinstance(example_block, int) or example_block < 1):
+    if example_block is not None and (
+        not isinstance(example_block, int) or isinstance(example_block, bool) or example_block < 1
+    ):
         raise ValueError(f"example_block must be an int >= 1 or None, got {example_block!r}")
     if example_block is not None and batchnorm_groups != 1:
         raise ValueError("example_block needs batchnorm_groups=1 (a model without BatchNorm)")

@@ -79,7 +79,7 @@ def test_batchnorm_models_and_bad_blocks_are_refused(fashion_small):
     tx = optimizers.make("sgd", 0.1)
     with pytest.raises(ValueError, match="example_block needs a model without BatchNorm"):
         two_steps(LeNet5(), tx, ds.images[:128], ds.labels[:128], example_block=64)
-    for bad in (0, -3, 2.5, "64"):
+    for bad in (0, -3, 2.5, "64", True):
         with pytest.raises(ValueError, match="example_block must be an int >= 1"):
             train.make_train_step(bn_free_lenet(), tx, example_block=bad)
     with pytest.raises(ValueError, match="batchnorm_groups=1"):
