@@ -507,8 +507,7 @@ def fit_grid(
         eval_batch_size=eval_batch_size,
         sync_every=sync_every,
     )
-    result = _grid_result(grid, runner, histories, timings, probe_compile_time, run_start)
-    return dataclasses.replace(result, decided=decided)
+    return _grid_result(grid, runner, histories, timings, probe_compile_time, run_start, decided)
 
 
 def _check_grid(
@@ -681,6 +680,7 @@ def _grid_result(
     timings: dict[str, float],
     probe_compile_time: float,
     run_start: float,
+    decided: str,
 ) -> GridResult:
     """Fills the histories' run totals (compilations, compile/wall time, memory): the result."""
     compile_time = runner.train.compile_time_s + runner.eval.compile_time_s + probe_compile_time
@@ -700,6 +700,7 @@ def _grid_result(
         num_compilations=runner.train.num_compilations,
         compile_time_s=compile_time,
         wall_time_s=wall_time,
+        decided=decided,
     )
 
 
