@@ -10,6 +10,7 @@ NAMES = (
     "lenet_epoch",
     "batch_throughput",
     "lr_grid",
+    "lr_grid_notebook",
     "dead_relu",
     "depth_width",
     "batch_cycling",
@@ -17,6 +18,7 @@ NAMES = (
     "minigooglenet_step",
     "roofline",
     "loop_design",
+    "rerun_compile",
 )
 
 

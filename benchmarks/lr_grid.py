@@ -50,15 +50,18 @@ SMOKE = Size((10.0, 1e-4, 1e-9), 256)
 Method = Callable[[data.Dataset], dict[str, Any]]
 
 
-def grid_method(size: Size, strategy: str, remember: bool | Path = False) -> Method:
-    """fit_grid with `strategy`; `remember` as fit_grid's (False: "auto" probes every call)."""
+def grid_method(
+    size: Size, strategy: str, remember: bool | Path = False, *, epochs: int = 1
+) -> Method:
+    """fit_grid with `strategy` for `epochs`; `remember` as fit_grid's (False: "auto" probes
+    every call)."""
 
     def method(train: data.Dataset) -> dict[str, Any]:
         result = sweep.fit_grid(
             LeNet5(),
             optimizers.make("sgd", fixtures.KERAS_SGD_RATE, preset="keras"),
             train,
-            epochs=1,
+            epochs=epochs,
             batch_size=size.batch_size,
             hyperparams={"learning_rate": list(size.learning_rates)},
             seeds=0,
@@ -75,7 +78,10 @@ def grid_method(size: Size, strategy: str, remember: bool | Path = False) -> Met
             "strategy": result.strategy,
             "decided": result.decided,
             "probe_s_per_grid_step": result.timings,
-            "images": size.batch_size * max(updates) * len(updates),
+            "images": size.batch_size
+            * (len(train.labels) // size.batch_size)
+            * epochs
+            * len(updates),
         }
 
     return method

@@ -5,17 +5,23 @@ jaxsched peer (CI runs no peers; this test is CI's benchmark run)."""
 import importlib
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import XLA_FLAGS_OUTSIDE_TESTS
 
 from benchmarks import __main__ as bench_main
-from benchmarks import batch_throughput, common, lenet_epoch, loop_design, lr_grid
+from benchmarks import (
+    batch_throughput,
+    common,
+    lenet_epoch,
+    loop_design,
+    lr_grid,
+    lr_grid_notebook,
+    rerun_compile,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,11 +139,10 @@ def smoke_run(tmp_path_factory):
     # One repetition: this run checks that every benchmark runs end to end and writes its rows
     # (the statistics over repetitions are tested above); two cost CI a quarter more.
     argv = ["--smoke", "--peers", "jaxsched", "--repetitions", str(REPETITIONS), "--out", str(out)]
-    # In a subprocess at XLA's default optimization level: the benchmarks compute (matmuls,
-    # epochs), which the tests' -O0 programs do several times slower.
-    env = {**os.environ, "XLA_FLAGS": XLA_FLAGS_OUTSIDE_TESTS}
+    # In a subprocess, at the tests' XLA optimization level (conftest): compiling is most of a
+    # smoke run, and -O0 compiles 2-3x faster (the smoke's timings are not measurements).
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", *argv], cwd=ROOT, env=env, capture_output=True,
+        [sys.executable, "-m", "benchmarks", *argv], cwd=ROOT, capture_output=True,
         text=True, timeout=1200,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -186,6 +191,65 @@ def test_lr_grid_remembered_row_skips_the_probe(smoke_run):
     remembered = rows["fit_grid auto, remembered"]["extra"]
     assert remembered["decided"] == "remembered"
     assert set(remembered["probe_s_per_grid_step"]) == {"vmap", "sequential"}  # stored timings
+
+
+def test_lr_grid_notebook_keras_side_is_extrapolated_from_two_epochs_per_rate(monkeypatch):
+    assert lr_grid_notebook.extrapolate([3.0, 1.0], 5) == 3.0 + 4 * 1.0
+    assert lr_grid_notebook.extrapolate([3.0, 1.0], 1) == 3.0
+    with pytest.raises(ValueError, match="2 measured epochs"):
+        lr_grid_notebook.extrapolate([3.0], 5)
+    fits = []
+
+    def fake_fit(images, labels, batch_size, *, epochs, jit_compile, seed, learning_rate=0.01):
+        fits.append((len(labels), epochs, learning_rate))
+        return {"epoch_s": [2.0 + learning_rate, 0.5], "final_loss": 1.0}
+
+    monkeypatch.setattr(common, "unavailable", lambda peer: None)  # as if Keras were installed
+    monkeypatch.setattr(lr_grid_notebook.keras_tf, "fit_epochs", fake_fit)
+    (row,) = lr_grid_notebook.run(smoke=True, peers=["keras"], repetitions=3)
+    rates, e = lr_grid_notebook.SMOKE.grid.learning_rates, lr_grid_notebook.SMOKE.epochs
+    n = lr_grid_notebook.SMOKE.grid.examples
+    assert fits[1:] == [(n, 2, lr) for lr in rates]  # after one warm-up fit: 2 epochs per rate
+    assert row["median"] == pytest.approx(sum(2.0 + lr + (e - 1) * 0.5 for lr in rates))
+    assert row["extra"]["extrapolated"] and "EXTRAPOLATED" in row["note"]
+    assert row["throughput"] == pytest.approx(len(rates) * e * n / row["median"])
+
+
+def test_lr_grid_notebook_smoke_trains_every_epoch(smoke_run):
+    _, doc = smoke_run
+    (total,) = [
+        r
+        for r in doc["rows"]
+        if r["benchmark"] == "lr_grid_notebook" and r["metric"] == lr_grid.TOTAL
+    ]
+    size = lr_grid_notebook.SMOKE
+    per_epoch = size.grid.examples // size.grid.batch_size
+    updates = total["extra"]["updates"]
+    assert len(updates) == len(size.grid.learning_rates) and total["repetitions"] == 1
+    for member_updates, diverged in zip(updates, total["extra"]["diverged"], strict=True):
+        assert diverged or member_updates == size.epochs * per_epoch  # every epoch's updates
+    assert total["throughput"] == pytest.approx(
+        len(updates) * size.epochs * per_epoch * size.grid.batch_size / total["median"]
+    )
+
+
+def test_rerun_compile_smoke_rows_first_and_second_run(smoke_run):
+    _, doc = smoke_run
+    rows = [r for r in doc["rows"] if r["benchmark"] == "rerun_compile"]
+    got = {(r["case"], r["metric"], r["variant"]): r for r in rows}
+    cases = {f"experiments.{name} --smoke" for name in rerun_compile.SMOKE_RUNNERS}
+    assert set(got) == {
+        (c, m, v)
+        for c in cases
+        for m in (rerun_compile.COMPILE, rerun_compile.WALL)
+        for v in rerun_compile.RUNS
+    }
+    for (_, _, variant), r in got.items():
+        assert r["status"] == "ok" and r["median"] > 0
+        assert r["baseline"] == (variant == rerun_compile.RUNS[0])
+        first = variant == rerun_compile.RUNS[0]  # the empty cache misses, the filled one hits
+        assert (r["extra"]["cache_hits"] == 0) == first
+        assert (r["extra"]["cache_misses"] > 0) == first
 
 
 def test_cpu_model_and_format():
