@@ -1,9 +1,9 @@
 """The course's LR range test in its grid form: LeNet-5, plain SGD, batch 64, one epoch of
 Fashion-MNIST (the first 12,800 training images) at each of the 11 rates 10, 1, ..., 1e-9.
 jaxsched trains all 11 models in one grid (`jaxsched.sweep.fit_grid`, strategies "auto" -- the
-baseline, probing both strategies on every call --, "auto" with its decision remembered from
-the warm-up call (`jaxsched.decisions`, a store private to this benchmark), "vmap" and
-"sequential"), against the 11 runs one after another with `loop.fit` and with Keras's
+baseline, probing the three strategies on every call --, "auto" with its decision remembered
+from the warm-up call (`jaxsched.decisions`, a store private to this benchmark), "vmap", "map"
+and "sequential"), against the 11 runs one after another with `loop.fit` and with Keras's
 `model.fit`.
 
     python -m benchmarks.lr_grid [--smoke] [--peers jaxsched keras]
@@ -205,6 +205,13 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
             "fit_grid vmap",
             grid_method(size, "vmap"),
             f"sweep.fit_grid(strategy='vmap'): all {k} in one program",
+            False,
+        ),
+        (
+            "jaxsched",
+            "fit_grid map",
+            grid_method(size, "map"),
+            f"sweep.fit_grid(strategy='map'): all {k} in one program, one member at a time",
             False,
         ),
         (

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grid-strategy",
         choices=GRID_STRATEGIES,
-        help="grid: fit_grid 'auto' (default), 'vmap', 'sequential', or 'loop' (loop.fit per rate)",
+        help="grid: fit_grid 'auto' (default), 'vmap', 'map', 'sequential', or 'loop' "
+        "(loop.fit per rate)",
     )
     parser.add_argument(
         "--grid-chunk",

@@ -129,8 +129,8 @@ def lr_find(
     times its best; `range_test.suggest_from_sweep` reads lr_max at the minimum of the smoothed
     loss and lr_min at its steepest fall before it. method "grid" (the course's form): a fresh
     model per rate in `learning_rates`, trained `epochs` epochs together with
-    `sweep.fit_grid` (`grid_strategy` "auto" | "vmap" | "sequential"; an optimizer whose state
-    does not expose an injected "learning_rate" is trained rate by rate with `loop.fit`);
+    `sweep.fit_grid` (`grid_strategy` "auto" | "vmap" | "map" | "sequential"; an optimizer whose
+    state does not expose an injected "learning_rate" is trained rate by rate with `loop.fit`);
     `range_test.suggest_from_grid` reads the final training loss against log10(lr).
 
     Args:

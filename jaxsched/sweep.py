@@ -3,25 +3,29 @@
 K members differ only by their injected optimizer hyper-parameters (e.g. "learning_rate",
 "momentum") and their initialization seed; every member sees the same shuffled batches. The K
 TrainStates (parameters, BatchNorm statistics, optimizer state, dropout key) are stacked along a
-leading axis and trained by one of two strategies, which give the same numbers up to float
+leading axis and trained by one of three strategies, which give the same numbers up to float
 rounding:
 
-  "vmap"        one compiled program steps all K members per batch: `jit(vmap(step))`, the
-                stacked state donated. One dispatch per batch, so it suits accelerators; on a
-                CPU it loses: with XLA's convolution, vmapped convolutions become grouped
-                convolutions, which its CPU backend runs slowly; with the im2col lowering
-                (jaxsched.models.conv) they become batched matmuls, but every op then streams
-                K members' activations (LeNet-5's first im2col buffer: 55 MB for 11 members
-                against 5 MB for one), which fall out of cache, where "sequential" keeps one
-                member's working set cache-resident (benchmarks/loop_design.py measures it).
+  "vmap"        one compiled program steps all K members at once: `jit(vmap(step))`, the
+                stacked state donated. One dispatch per batch and the widest operations, what
+                accelerators want; on a CPU it loses: every op streams K members' activations
+                (LeNet-5's first im2col buffer: 55 MB for 11 members against 5 MB for one),
+                which fall out of cache (with XLA's convolution, vmapped convolutions also
+                become grouped convolutions, which its CPU backend runs slowly).
+  "map"         one compiled program that loops over the members inside it (`lax.map`, one
+                member at a time; a frozen member's update is skipped by a `lax.cond`): one
+                dispatch per batch like "vmap", one member's working set in cache like
+                "sequential". On this project's 2-core CPU the fastest of the three (LeNet-5,
+                11 rates, batch 64: 97 ms per grid update against 111 ms sequential and
+                168 ms vmapped).
   "sequential"  the plain jitted step, once per member on each batch (the batch is gathered
-                and transferred once).
-  "auto"        compiles both, times a few warm steps of each on the first batch (compilation
-                excluded) and trains with the faster; the seconds per grid step of each are in
-                `GridResult.timings`. The decision is remembered per machine
+                and transferred once); diverged members are skipped.
+  "auto"        compiles the three, times a few warm steps of each on the first batch
+                (compilation excluded) and trains with the fastest; the seconds per grid step
+                of each are in `GridResult.timings`. The decision is remembered per machine
                 (`jaxsched.decisions`, keyed by the member step's program, which holds the model,
-                optimizer and batch shape, the member count and the machine): a later call with
-                the same key trains with the remembered strategy without probing.
+                optimizer and batch shape, the member count, the candidates and the machine): a
+                later call with the same key trains with the remembered strategy without probing.
 
 A member whose batch loss becomes NaN/inf (or exceeds `max_loss`) is frozen on the device from
 that update on (`jnp.where(ok, new, old)` per member: the update that met the bad loss is not
@@ -52,7 +56,8 @@ import optax
 from jaxsched import batching, data, decisions, hooks, loop, losses, train
 from jaxsched.results import DIVERGED, History
 
-STRATEGIES = ("auto", "vmap", "sequential")
+STRATEGIES = ("auto", "vmap", "map", "sequential")
+PROBED = ("vmap", "map", "sequential")  # what "auto" times
 _EVAL_KEYS = ("loss_sum", "correct", "count")
 
 # carry = (TrainState, alive bool[]); grid_step(carry, images, labels) -> (carry, metrics)
@@ -69,16 +74,16 @@ class GridResult:
     histories: per member, a History as `loop.fit` writes it; the grid-wide totals
       (compile_time_s, num_compilations, wall_time_s, the per-epoch train_time_s /
       eval_time_s, and step_memory_mib: the compiled step's footprint, all K members under
-      "vmap", one under "sequential") are the whole grid's, shared by every member.
-    strategy: "vmap" or "sequential", the one that trained.
-    timings: with strategy="auto", seconds per grid step (all K members, one update) of
-      {"vmap", "sequential"}, the minimum over the probe steps (remembered ones when the
-      decision was); else {}.
+      "vmap" and "map", one under "sequential") are the whole grid's, shared by every member.
+    strategy: "vmap", "map" or "sequential", the one that trained.
+    timings: with strategy="auto", seconds per grid step (all K members, one update) of each
+      of PROBED, the minimum over the probe steps (remembered ones when the decision was);
+      else {}.
     num_compilations: train-step executables of the strategy used (one per batch shape).
     compile_time_s: seconds compiling every executable (the probe's discarded one included).
     wall_time_s: seconds for the whole call.
-    decided: how the strategy was chosen: "given" (strategy="vmap"/"sequential", or one
-      member), "measured" (the "auto" probe ran) or "remembered" (`jaxsched.decisions`).
+    decided: how the strategy was chosen: "given" (strategy="vmap"/"map"/"sequential", or
+      one member), "measured" (the "auto" probe ran) or "remembered" (`jaxsched.decisions`).
     """
 
     members: list[dict[str, float]]
@@ -269,6 +274,40 @@ class _Vmap:
         return self.carry[0]
 
 
+class _Map(_Vmap):
+    """All members in one program that steps them one after another (`lax.map`); a frozen
+    member's update is skipped (`lax.cond`), its metrics NaN (the host ignores them)."""
+
+    name = "map"
+
+    def __init__(self, grid_step: Callable, eval_step: Callable, carry: Carry):
+        self.train = train.CompiledStep(_map_members(grid_step), donate_state=True)
+        self.eval = train.CompiledStep(
+            lambda states, *batch: jax.lax.map(lambda s: eval_step(s, *batch), states)
+        )
+        self.carry = carry
+
+
+def _map_members(grid_step: Callable) -> Callable:
+    """grid_step over a stacked (state, alive) carry, member by member in one program."""
+
+    def step(carry: Carry, images: jax.Array, labels: jax.Array):
+        def one(member: Carry):
+            return jax.lax.cond(member[1], live, frozen, member)
+
+        def live(member: Carry):
+            return grid_step(member, images, labels)
+
+        def frozen(member: Carry):
+            shapes = jax.eval_shape(live, member)[1]
+            metrics = jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), shapes)
+            return member, {**metrics, "alive": member[1]}
+
+        return jax.lax.map(one, carry)
+
+    return step
+
+
 class _Sequential:
     """Each live member through the plain jitted step in turn; diverged ones are skipped."""
 
@@ -423,7 +462,7 @@ def fit_grid(
       hyperparams: name -> K values (or one); seeds: K init seeds (or one).
       data_seed: the shuffling seed, `loop.fit`'s order for seed=data_seed.
       eval_data: evaluated per member after every epoch when given.
-      strategy: "auto", "vmap" or "sequential" (module docstring).
+      strategy: "auto", "vmap", "map" or "sequential" (module docstring).
       augment, batch_augment, regularizer: as `loop.fit`, the same for every member.
       max_loss: a batch loss above it (or NaN/inf) freezes the member as diverged.
       sync_every: updates between host fetches of the [K] metrics (no per-step host sync).
@@ -583,9 +622,9 @@ def _build_runner(
     decided).
 
     For "auto" (K > 1) the decision remembered for this member program and K is used when
-    there is one (`remember`); otherwise both strategies compile and are timed on the first
-    batch, the slower one is dropped (with its copies of the states), its compile time
-    returned and the decision remembered.
+    there is one (`remember`); otherwise the PROBED strategies compile and are timed on the
+    first batch, the slower ones are dropped (with their copies of the states), their compile
+    time returned and the decision remembered.
     """
     k, n = len(grid), len(train_data.images)
     sample = train_data.images[:1]
@@ -605,22 +644,26 @@ def _build_runner(
         if remember is not False:
             decision_key = _decision_key(grid_step, carry, batch)
             known = decisions.recall(decision_key, store) or {}
-            if known.get("strategy") in ("vmap", "sequential"):
+            if known.get("strategy") in PROBED:
                 strategy, decided = known["strategy"], "remembered"
                 timings = {s: float(t) for s, t in known.get("timings", {}).items()}
     if strategy == "auto":
-        runners = [cls(grid_step, eval_step, carry) for cls in (_Vmap, _Sequential)]
+        runners = [_RUNNERS[name](grid_step, eval_step, carry) for name in PROBED]
         timings = {r.name: r.time_step(*batch, probe_steps) for r in runners}
-        runner, other = sorted(runners, key=lambda r: timings[r.name])
-        probe_compile_time, decided = other.train.compile_time_s, "measured"
-        del runners, other  # frees the discarded strategy's copies of the states
+        runner, *others = sorted(runners, key=lambda r: timings[r.name])
+        probe_compile_time = sum(o.train.compile_time_s for o in others)
+        decided = "measured"
+        del runners, others  # frees the discarded strategies' copies of the states
         if decision_key is not None:
             decisions.remember(decision_key, {"strategy": runner.name, "timings": timings}, store)
     else:
-        runner = (_Vmap if strategy == "vmap" else _Sequential)(grid_step, eval_step, carry)
+        runner = _RUNNERS[strategy](grid_step, eval_step, carry)
         probe_compile_time = 0.0
     del carry
     return runner, timings, probe_compile_time, decided
+
+
+_RUNNERS = {"vmap": _Vmap, "map": _Map, "sequential": _Sequential}
 
 
 def _decision_key(grid_step: Callable, carry: Carry, batch: tuple) -> str:
@@ -628,7 +671,9 @@ def _decision_key(grid_step: Callable, carry: Carry, batch: tuple) -> str:
     (model, optimizer, augmentation, loss and shapes are all in its StableHLO) and K."""
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry)
     text = jax.jit(grid_step).lower(member, *batch).as_text()
-    return decisions.key("fit_grid.strategy", text, members=int(carry[1].shape[0]))
+    return decisions.key(
+        "fit_grid.strategy", text, members=int(carry[1].shape[0]), candidates=",".join(PROBED)
+    )
 
 
 def _run_grid_epochs(

@@ -22,6 +22,7 @@ from benchmarks import (
     lr_grid_notebook,
     rerun_compile,
 )
+from jaxsched import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,7 +191,7 @@ def test_lr_grid_remembered_row_skips_the_probe(smoke_run):
     assert rows["fit_grid auto"]["extra"]["decided"] == "measured"
     remembered = rows["fit_grid auto, remembered"]["extra"]
     assert remembered["decided"] == "remembered"
-    assert set(remembered["probe_s_per_grid_step"]) == {"vmap", "sequential"}  # stored timings
+    assert set(remembered["probe_s_per_grid_step"]) == set(sweep.PROBED)  # stored timings
 
 
 def test_lr_grid_notebook_keras_side_is_extrapolated_from_two_epochs_per_rate(monkeypatch):

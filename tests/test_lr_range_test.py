@@ -65,7 +65,7 @@ def test_rerun_reuses_completed_runs(tiny_run, monkeypatch):
 def test_the_fit_grid_path_equals_one_loop_fit_per_rate(tiny_run, tmp_path):
     _, doc = tiny_run
     assert doc["summary"]["grid_strategy"] == "auto"
-    assert {r["grid_strategy"] for r in doc["runs"]} <= {"vmap", "sequential"}
+    assert {r["grid_strategy"] for r in doc["runs"]} <= {"vmap", "map", "sequential"}
     looped = lr_range_test.run(
         dataclasses.replace(TINY, grid_strategy="loop"), tmp_path, quiet=True
     )

@@ -40,7 +40,7 @@ def reference_run(model, tx, ds, *, seed, data_seed, epochs, batch_size):
 
 @pytest.fixture(scope="module")
 def lr_grids(fashion_small):
-    """The same 3-learning-rate MLP grid by both strategies, with per-epoch evaluation."""
+    """The same 3-learning-rate MLP grid by every strategy, with per-epoch evaluation."""
     train_ds, test_ds = fashion_small
     kwargs = dict(
         hyperparams={"learning_rate": LRS},
@@ -56,15 +56,16 @@ def lr_grids(fashion_small):
     return {s: sweep.fit_grid(mlp(), tx, train_ds, strategy=s, **kwargs) for s in sweep.STRATEGIES}
 
 
-def test_vmap_grid_equals_sequential_and_loop_fit(fashion_small, lr_grids):
+def test_vmap_and_map_grids_equal_sequential_and_loop_fit(fashion_small, lr_grids):
     train_ds, test_ds = fashion_small
-    vmapped, sequential = lr_grids["vmap"], lr_grids["sequential"]
-    assert (vmapped.strategy, sequential.strategy) == ("vmap", "sequential")
+    vmapped, mapped, sequential = lr_grids["vmap"], lr_grids["map"], lr_grids["sequential"]
+    assert (vmapped.strategy, mapped.strategy, sequential.strategy) == sweep.PROBED
     assert [m["learning_rate"] for m in vmapped.members] == LRS
-    chex.assert_trees_all_close(numeric(vmapped.state), numeric(sequential.state), **TOL)
-    for i in range(len(LRS)):
-        sequential_state = sequential.member_state(i)
-        chex.assert_trees_all_close(vmapped.member_state(i).params, sequential_state.params, **TOL)
+    for grid in (vmapped, mapped):
+        chex.assert_trees_all_close(numeric(grid.state), numeric(sequential.state), **TOL)
+        for i in range(len(LRS)):
+            sequential_state = sequential.member_state(i)
+            chex.assert_trees_all_close(grid.member_state(i).params, sequential_state.params, **TOL)
     i = 1  # loop.fit compiles its own step: one member is enough here
     state, history = loop.fit(
         mlp(),
@@ -76,7 +77,7 @@ def test_vmap_grid_equals_sequential_and_loop_fit(fashion_small, lr_grids):
         eval_data=test_ds,
         quiet=True,
     )
-    for grid in (vmapped, sequential):
+    for grid in (vmapped, mapped, sequential):
         assert [h.status for h in grid.histories] == [DONE] * 3
         mine = grid.histories[i]
         chex.assert_trees_all_close(grid.member_state(i).params, state.params, **TOL)
@@ -90,6 +91,7 @@ def test_vmap_grid_equals_sequential_and_loop_fit(fashion_small, lr_grids):
 
 def test_one_compilation_per_batch_shape(fashion_small, lr_grids):
     assert lr_grids["vmap"].num_compilations == 1
+    assert lr_grids["map"].num_compilations == 1
     assert lr_grids["sequential"].num_compilations == 1
     assert lr_grids["vmap"].histories[0].num_compilations == 1
     sizes = lambda u: 32 if u < 3 else 64  # noqa: E731
@@ -106,9 +108,9 @@ def test_one_compilation_per_batch_shape(fashion_small, lr_grids):
     assert result.histories[1].steps["batch_size"][:5] == [32, 32, 32, 64, 64]
 
 
-def test_auto_measures_both_and_trains_like_vmap(lr_grids):
+def test_auto_measures_every_strategy_and_trains_like_vmap(lr_grids):
     auto = lr_grids["auto"]
-    assert set(auto.timings) == {"vmap", "sequential"}
+    assert set(auto.timings) == set(sweep.PROBED) == {"vmap", "map", "sequential"}
     assert all(t > 0 for t in auto.timings.values())
     assert auto.strategy == min(auto.timings, key=auto.timings.get)
     assert lr_grids["vmap"].timings == {}
@@ -140,12 +142,12 @@ def test_auto_remembers_its_decision_per_program_and_member_count(
         remember=store,
     )
     first = run(LRS)
-    assert first.decided == "measured" and set(first.timings) == {"vmap", "sequential"}
+    assert first.decided == "measured" and set(first.timings) == set(sweep.PROBED)
     stored = json.loads(store.read_text())
     (key,) = stored
     assert stored[key]["strategy"] == first.strategy and "machine" in stored[key]
     with monkeypatch.context() as patched:  # a remembered decision times nothing
-        for runner in (sweep._Vmap, sweep._Sequential):
+        for runner in (sweep._Vmap, sweep._Map, sweep._Sequential):
             patched.setattr(runner, "time_step", lambda *a: pytest.fail("probed again"))
         again = run(LRS)
     assert (again.decided, again.strategy) == ("remembered", first.strategy)
@@ -184,7 +186,7 @@ def test_diverging_members_leave_the_others_untouched(fashion_small, lr_grids):
         s: sweep.fit_grid(
             mlp(), tx, train_ds, hyperparams={"learning_rate": lrs}, strategy=s, **kwargs
         )
-        for s in ("vmap", "sequential")
+        for s in sweep.PROBED
     }
     for grid in grids.values():
         assert grid.diverged == [False, True, True, False]
@@ -204,8 +206,9 @@ def test_diverging_members_leave_the_others_untouched(fashion_small, lr_grids):
                 grid.histories[i].steps["loss"], clean.histories[j].steps["loss"], **TOL
             )
             assert grid.histories[i].epochs["epoch"] == [1, 2]
-    for a, b in zip(grids["vmap"].histories, grids["sequential"].histories, strict=True):
-        np.testing.assert_allclose(a.steps["loss"], b.steps["loss"], **TOL)
+    for other in ("vmap", "map"):
+        for a, b in zip(grids[other].histories, grids["sequential"].histories, strict=True):
+            np.testing.assert_allclose(a.steps["loss"], b.steps["loss"], **TOL)
 
 
 def test_seed_and_momentum_grid_equals_per_seed_runs(fashion_small):
@@ -247,16 +250,15 @@ def test_lenet5_with_batchnorm_vmaps_like_sequential(fashion_small):
     small = data.Dataset(train_ds.images[:128], train_ds.labels[:128])
     kwargs = dict(hyperparams={"learning_rate": [0.1, 0.01]}, epochs=1, batch_size=32)
     tx = optimizers.make("sgd", 0.1)
-    grids = [
-        sweep.fit_grid(LeNet5(), tx, small, strategy=s, **kwargs) for s in ("vmap", "sequential")
-    ]
-    chex.assert_trees_all_close(
-        numeric(grids[0].state), numeric(grids[1].state), rtol=1e-4, atol=1e-5
-    )
+    grids = [sweep.fit_grid(LeNet5(), tx, small, strategy=s, **kwargs) for s in sweep.PROBED]
+    for other in grids[:2]:  # vmap and map against sequential
+        chex.assert_trees_all_close(
+            numeric(other.state), numeric(grids[2].state), rtol=1e-4, atol=1e-5
+        )
+        for a, b in zip(other.histories, grids[2].histories, strict=True):
+            np.testing.assert_allclose(a.steps["loss"], b.steps["loss"], rtol=1e-4)
     stats = jax.tree.leaves(grids[0].state.batch_stats)  # per member: the last layers' differ
     assert all(x.shape[0] == 2 for x in stats) and not np.allclose(stats[-1][0], stats[-1][1])
-    for a, b in zip(grids[0].histories, grids[1].histories, strict=True):
-        np.testing.assert_allclose(a.steps["loss"], b.steps["loss"], rtol=1e-4)
 
 
 @pytest.mark.parametrize(

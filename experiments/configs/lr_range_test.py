@@ -9,7 +9,7 @@ METHODS = ("grid", "sweep")
 # "loop": one loop.fit per rate (resumable rate by rate, any --devices); the others train the
 # rates still missing with jaxsched.sweep.fit_grid and that strategy, `grid_chunk` rates per
 # call (one device).
-GRID_STRATEGIES = ("auto", "vmap", "sequential", "loop")
+GRID_STRATEGIES = ("auto", "vmap", "map", "sequential", "loop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,8 +20,8 @@ class Config:
       "sweep" (one run, the rate growing exponentially per update).
 
     learning_rates: the grid; the seeds used 10^1, 10^0, ..., 10^-9.
-    grid_strategy: how the grid trains, one of GRID_STRATEGIES: "auto" (default), "vmap" or
-      "sequential" train the missing rates with jaxsched.sweep.fit_grid (the same
+    grid_strategy: how the grid trains, one of GRID_STRATEGIES: "auto" (default), "vmap", "map"
+      or "sequential" train the missing rates with jaxsched.sweep.fit_grid (the same
       numbers as one loop.fit per rate); "loop" runs loop.fit per rate. With more than one
       device the grid always runs "loop".
     grid_chunk: rates per fit_grid call (the fit_grid strategies); each chunk is recorded in
