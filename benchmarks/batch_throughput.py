@@ -19,15 +19,9 @@ analysis of one compiled update (flops and bytes accessed per image) and a profi
 by name), in microseconds per image, summed over threads -- where the time goes. jaxsched only.
 """
 
-import collections
 import dataclasses
-import gzip
-import json
-import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -40,7 +34,6 @@ from jaxsched.models import LeNet5
 
 NAME = "batch_throughput"
 METRIC = "update"
-TOP_OPS = 8  # op kinds kept per profile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,25 +80,6 @@ def _cost_per_image(compiled: Any, batch_size: int) -> dict:
         for key in ("flops", "bytes accessed")
         if cost and key in cost
     }
-
-
-def op_profile(fn: Callable[[], Any], images: int) -> dict[str, float]:
-    """Runs `fn` once under `jax.profiler.trace`; microseconds per image of each kind of XLA
-    operation (events carrying an `hlo_op`, the trailing `.N` of a name dropped), summed over
-    threads, the TOP_OPS largest and "total"."""
-    with tempfile.TemporaryDirectory() as folder:
-        with jax.profiler.trace(folder, create_perfetto_trace=True):
-            jax.block_until_ready(fn())
-        (path,) = Path(folder).rglob("*.trace.json.gz")
-        trace = json.loads(gzip.decompress(path.read_bytes()))
-    events = trace["traceEvents"] if isinstance(trace, dict) else trace
-    totals: collections.Counter = collections.Counter()
-    for event in events:
-        op = event.get("args", {}).get("hlo_op")
-        if event.get("ph") == "X" and op:
-            totals[re.sub(r"\.\d+$", "", op)] += event.get("dur", 0.0)
-    top = {op: us / images for op, us in totals.most_common(TOP_OPS)}
-    return {**top, "total": sum(totals.values()) / images}
 
 
 def _prepare(name: str, size: Size, batch_size: int, smoke: bool) -> dict[str, Any]:
@@ -157,7 +131,7 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
         variants = {name: _prepare(name, size, batch_size, smoke) for name in VARIANTS}
         per_update = _measure(variants, repetitions)
         for name, prepared in variants.items():
-            profile = op_profile(prepared["run"], prepared["updates"] * batch_size)
+            profile = common.op_profile(prepared["run"], prepared["updates"] * batch_size)
             rows.append(
                 common.row(
                     NAME,

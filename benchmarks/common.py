@@ -8,12 +8,17 @@ means the peer took longer than the baseline (jaxsched).
 """
 
 import argparse
+import collections
 import dataclasses
+import gzip
 import importlib.util
+import json
 import os
 import platform
+import re
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +32,7 @@ PEERS = ("jaxsched", "keras", "torch")
 PEER_MODULES = {"jaxsched": ("jax",), "keras": ("tensorflow", "keras"), "torch": ("torch",)}
 INSTALL_HINT = "pip install -e .[bench]"
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+PROFILE_TOP_OPS = 8  # op kinds kept per `op_profile`
 DEFAULT_OUT = "runs/benchmarks"
 
 
@@ -97,6 +103,27 @@ def repeat(
             block(fn())
         values.append((time.perf_counter() - start) / number)
     return Stats(tuple(values))
+
+
+def op_profile(fn: Callable[[], Any], images: int) -> dict[str, float]:
+    """Runs `fn` once under `jax.profiler.trace`; microseconds per image of each kind of XLA
+    operation (events carrying an `hlo_op`, the trailing `.N` of a name dropped), summed over
+    threads, the PROFILE_TOP_OPS largest and "total"."""
+    import jax
+
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            jax.block_until_ready(fn())
+        (path,) = Path(folder).rglob("*.trace.json.gz")
+        trace = json.loads(gzip.decompress(path.read_bytes()))
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    totals: collections.Counter = collections.Counter()
+    for event in events:
+        op = event.get("args", {}).get("hlo_op")
+        if event.get("ph") == "X" and op:
+            totals[re.sub(r"\.\d+$", "", op)] += event.get("dur", 0.0)
+    top = {op: us / images for op, us in totals.most_common(PROFILE_TOP_OPS)}
+    return {**top, "total": sum(totals.values()) / images}
 
 
 # ------------------------------------------------------------------------------------------------

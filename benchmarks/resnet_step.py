@@ -9,8 +9,10 @@ A throughput figure, not an accuracy result: the input is random CIFAR-shaped da
 `augment.make_batch_augment(M, "he+cutout", cutout_size=16)` (crop + flip + cutout of every copy
 inside the jitted step) and Adam at Keras's defaults, through `train.CompiledStep` with the
 state donated. Memory is `CompiledStep.memory_bytes` (arguments + outputs + temporaries less
-donated buffers), a per-executable figure: the process's peak RSS cannot be split per M.
-jaxsched only.
+donated buffers), a per-executable figure: the process's peak RSS cannot be split per M. The
+step row's `extra["profile_us"]` is where one step's time goes: a `jax.profiler` trace of one
+more step, the device microseconds per image of each kind of XLA operation
+(`common.op_profile`). jaxsched only.
 """
 
 import dataclasses
@@ -74,6 +76,7 @@ def measure(size: Size, copies: int, repetitions: int) -> list[dict[str, Any]]:
         return metrics
 
     stats = common.repeat(call, repetitions, warmup=1, number=size.steps_per_repetition)
+    profile = common.op_profile(call, copies * size.batch_size)
     case = f"ResNet-{size.depth}, B={size.batch_size}"
     variant = f"M={copies}"
     base = copies == size.copies[0]
@@ -88,7 +91,9 @@ def measure(size: Size, copies: int, repetitions: int) -> list[dict[str, Any]]:
             stats,
             items=per_step,
             baseline=base,
-            note=f"{per_step} images per step (random data: throughput)",
+            note=f"{per_step} images per step (random data: throughput); "
+            "profile_us: µs/image per XLA op kind",
+            extra={"profile_us": profile},
         ),
         common.row(
             NAME,
