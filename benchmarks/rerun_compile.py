@@ -33,7 +33,7 @@ RUNNERS = (
     "batch_augmentation",
     "minigooglenet",
 )
-SMOKE_RUNNERS = ("lr_range_test",)
+SMOKE_RUNNERS = ("perceptron",)  # the cheapest runner: the smoke checks the mechanism
 COMPILE, WALL = "compile (all steps)", "process wall time"
 RUNS = ("first run, empty cache", "second run, cache filled")
 
