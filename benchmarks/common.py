@@ -478,12 +478,23 @@ def parser(prog: str, doc: str | None, default_out: str) -> argparse.ArgumentPar
     )
     p.add_argument(
         "--repetitions",
-        type=int,
+        type=_positive_int,
         default=3,
         help="timed repetitions of every measurement after the warm-up (default 3, >= 1)",
     )
     p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     return p
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (anything else is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def check_repetitions(repetitions: int) -> None:

@@ -253,6 +253,14 @@ def test_rerun_compile_smoke_rows_first_and_second_run(smoke_run):
         assert (r["extra"]["cache_misses"] > 0) == first
 
 
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_bad_repetitions_is_a_usage_error(bad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main.parse_args(["--repetitions", bad])
+    assert exit_info.value.code == 2
+    assert "--repetitions: must be an integer >= 1" in capsys.readouterr().err
+
+
 def test_cpu_model_and_format():
     assert common.cpu_model("/nonexistent") != ""
     assert common.format_value(0.0123, "s") == "12.3 ms"
