@@ -16,6 +16,7 @@ NAMES = (
     "batch_cycling",
     "resnet_step",
     "minigooglenet_step",
+    "conv_block",
     "roofline",
     "loop_design",
     "rerun_compile",

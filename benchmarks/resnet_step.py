@@ -13,6 +13,11 @@ donated buffers), a per-executable figure: the process's peak RSS cannot be spli
 step row's `extra["profile_us"]` is where one step's time goes: a `jax.profiler` trace of one
 more step, the device microseconds per image of each kind of XLA operation
 (`common.op_profile`). jaxsched only.
+
+The model is `ResNetV1(depth)` as users get it: on CPU its convolutions compute a batch above
+64 images in slices of 64 (`conv_batch_block="auto"`, benchmarks/conv_block.py). The variants
+"M=k, unsliced" (`conv_batch_block=None`) are the same step with whole-batch convolutions, the
+before of that change, measured in the same run.
 """
 
 import dataclasses
@@ -37,12 +42,27 @@ class Size:
     copies: tuple[int, ...]
     cutout_size: int
     steps_per_repetition: int
+    conv_batch_block: int | str = "auto"  # ResNetV1's (the smoke size slices at 4 images)
+    unsliced_copies: tuple[int, ...] = ()  # the M also measured with conv_batch_block=None
 
 
 FULL = Size(
-    depth=44, batch_size=64, copies=(1, 2, 4, 8, 16), cutout_size=16, steps_per_repetition=2
+    depth=44,
+    batch_size=64,
+    copies=(1, 2, 4, 8, 16),
+    cutout_size=16,
+    steps_per_repetition=2,
+    unsliced_copies=(4, 16),
 )
-SMOKE = Size(depth=8, batch_size=8, copies=(1, 2), cutout_size=8, steps_per_repetition=1)
+SMOKE = Size(
+    depth=8,
+    batch_size=8,
+    copies=(1, 2),
+    cutout_size=8,
+    steps_per_repetition=1,
+    conv_batch_block=4,
+    unsliced_copies=(2,),
+)
 
 
 def cifar_like(batch_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +72,16 @@ def cifar_like(batch_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, rng.integers(0, 10, batch_size).astype(np.int32)
 
 
-def make_step(depth: int, copies: int, cutout_size: int, sample: np.ndarray):
+def make_step(
+    depth: int,
+    copies: int,
+    cutout_size: int,
+    sample: np.ndarray,
+    conv_batch_block: int | str | None = "auto",
+):
     """(CompiledStep, initial TrainState) of ResNet-depth with M = copies cutout batch
     augmentation, Adam (Keras defaults)."""
-    model = ResNetV1(depth=depth)
+    model = ResNetV1(depth=depth, conv_batch_block=conv_batch_block)
     tx = optimizers.make("adam", 1e-3, preset="keras")
     batch_aug = augment.make_batch_augment(copies, "he+cutout", cutout_size=cutout_size)
     step = train.CompiledStep(
@@ -64,11 +90,12 @@ def make_step(depth: int, copies: int, cutout_size: int, sample: np.ndarray):
     return step, train.init_train_state(model, tx, jax.random.key(0), sample[:1])
 
 
-def measure(size: Size, copies: int, repetitions: int) -> list[dict[str, Any]]:
+def measure(size: Size, copies: int, repetitions: int, sliced: bool = True) -> list[dict[str, Any]]:
     """Rows of one M: step time (images/s), compile seconds, XLA memory."""
     images, labels = cifar_like(size.batch_size)
     images, labels = jax.device_put(images), jax.device_put(labels)
-    step, state = make_step(size.depth, copies, size.cutout_size, images)
+    block = size.conv_batch_block if sliced else None
+    step, state = make_step(size.depth, copies, size.cutout_size, images, block)
     box = {"state": state}
 
     def call():
@@ -78,8 +105,8 @@ def measure(size: Size, copies: int, repetitions: int) -> list[dict[str, Any]]:
     stats = common.repeat(call, repetitions, warmup=1, number=size.steps_per_repetition)
     profile = common.op_profile(call, copies * size.batch_size)
     case = f"ResNet-{size.depth}, B={size.batch_size}"
-    variant = f"M={copies}"
-    base = copies == size.copies[0]
+    variant = f"M={copies}" + ("" if sliced else ", unsliced")
+    base = copies == size.copies[0] and sliced
     per_step = copies * size.batch_size
     return [
         common.row(
@@ -123,13 +150,14 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
     common.check_repetitions(repetitions)
     size = SMOKE if smoke else FULL
     rows = []
-    for copies in size.copies:
+    cases = [(m, True) for m in size.copies] + [(m, False) for m in size.unsliced_copies]
+    for copies, sliced in cases:
         rows += common.peer_rows(
             NAME,
             "jaxsched",
-            f"M={copies}",
+            f"M={copies}" + ("" if sliced else ", unsliced"),
             peers,
-            lambda copies=copies: measure(size, copies, repetitions),
+            lambda copies=copies, sliced=sliced: measure(size, copies, repetitions, sliced),
         )
     return rows
 

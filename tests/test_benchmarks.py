@@ -234,6 +234,24 @@ def test_lr_grid_notebook_smoke_trains_every_epoch(smoke_run):
     )
 
 
+def test_convolution_slicing_is_measured_against_the_whole_batch(smoke_run):
+    _, doc = smoke_run
+    conv = [r for r in doc["rows"] if r["benchmark"] == "conv_block"]
+    assert {r["variant"] for r in conv} == {
+        "B=4",
+        "B=16, whole",
+        "B=16, 4 slices of 4",
+        "B=16, lax.map over 4",
+    }
+    assert all(r["status"] == "ok" and r["ratio"] > 0 for r in conv)
+    steps = {
+        r["variant"]
+        for r in doc["rows"]
+        if r["benchmark"] == "resnet_step" and r["metric"] == "train step"
+    }
+    assert steps == {"M=1", "M=2", "M=2, unsliced"}
+
+
 def test_rerun_compile_smoke_rows_first_and_second_run(smoke_run):
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "rerun_compile"]

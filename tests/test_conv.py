@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from jaxsched.models import LeNet5, ResNetV1
-from jaxsched.models.conv import Conv, im2col_conv, resolve_impl
+from jaxsched.models.conv import (
+    CPU_BATCH_BLOCK,
+    MAX_BATCH_BLOCKS,
+    Conv,
+    batch_block_count,
+    im2col_conv,
+    in_batch_slices,
+    resolve_batch_block,
+    resolve_impl,
+)
 
 IMAGES = jax.random.normal(jax.random.key(0), (3, 11, 12, 4))
 
@@ -92,3 +101,95 @@ def test_bad_impl_names_the_parameter():
         Conv(3, (3, 3), impl="fft").init(jax.random.key(0), IMAGES)
     with pytest.raises(ValueError, match="channels"):
         im2col_conv(IMAGES, jnp.zeros((3, 3, 2, 5)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Batch slicing (Conv.batch_block).
+
+
+@pytest.mark.parametrize(
+    "batch, block, count",
+    [
+        (64, 64, 1),  # fits in one block
+        (65, 64, 5),  # ceil = 2 does not divide 65; 5 is the smallest divisor >= 2
+        (128, 64, 2),
+        (1024, 64, 16),
+        (4096, 64, 16),  # 64 slices wanted, capped at MAX_BATCH_BLOCKS
+        (100, 64, 2),
+        (1000, 64, 10),  # no divisor of 1000 in [16, 16]: the largest one <= 16
+        (97, 64, 1),  # prime: not sliced
+        (12, 5, 3),
+        (8, 1, 8),
+    ],
+)
+def test_batch_block_count_is_the_smallest_fitting_divisor(batch, block, count):
+    assert MAX_BATCH_BLOCKS == 16
+    assert batch_block_count(batch, block) == count
+    assert batch_block_count(batch, None) == 1
+
+
+def test_in_batch_slices_interleaves_and_restores_the_order():
+    x = jnp.arange(24.0).reshape(12, 2)
+    seen = []
+
+    def record(part):
+        seen.append(np.asarray(part[:, 0]))
+        return part * 10.0
+
+    np.testing.assert_array_equal(in_batch_slices(record, x, 3), x * 10.0)
+    # Slice i holds examples i, i + 3, i + 6, ...: every slice spans the whole batch axis.
+    np.testing.assert_array_equal(np.stack(seen), [[0, 6, 12, 18], [2, 8, 14, 20], [4, 10, 16, 22]])
+    with pytest.raises(ValueError, match="not divisible into 5 slices"):
+        in_batch_slices(record, x, 5)
+
+
+@pytest.mark.parametrize("impl", ["xla", "im2col"])
+def test_a_sliced_convolution_equals_the_whole_batch_one(impl):
+    x = jax.random.normal(jax.random.key(10), (12, 9, 9, 3))
+    whole = Conv(5, (3, 3), strides=2, padding="SAME", impl=impl)
+    sliced = Conv(5, (3, 3), strides=2, padding="SAME", impl=impl, batch_block=4)
+    variables = jax.jit(whole.init)(jax.random.key(11), x)
+    chex.assert_trees_all_equal(variables, jax.jit(sliced.init)(jax.random.key(11), x))
+    chex.assert_trees_all_close(
+        jax.jit(sliced.apply)(variables, x), jax.jit(whole.apply)(variables, x), atol=1e-5
+    )
+
+    def grads(module):
+        loss = lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)) * jnp.arange(5.0))  # noqa: E731
+        return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
+
+    chex.assert_trees_all_close(grads(sliced), grads(whole), atol=1e-4, rtol=1e-4)
+
+
+def test_resnet_with_sliced_convolutions_trains_as_the_unsliced_one():
+    # BatchNorm statistics still span the whole batch: the same logits, batch statistics and
+    # gradients (the filter gradients summed slice by slice: float round-off only).
+    x = jax.random.normal(jax.random.key(12), (16, 32, 32, 3))
+    labels = jnp.arange(16) % 10
+    whole, sliced = ResNetV1(8, conv_batch_block=None), ResNetV1(8, conv_batch_block=4)
+    variables = jax.jit(functools.partial(whole.init, train=False))(jax.random.key(13), x)
+
+    def loss(model, params):
+        logits, updates = model.apply(
+            {**variables, "params": params}, x, train=True, mutable=["batch_stats"]
+        )
+        one_hot = jax.nn.one_hot(labels, 10)
+        return -jnp.mean(jnp.sum(one_hot * jax.nn.log_softmax(logits), -1)), updates
+
+    def run(model):
+        return jax.jit(jax.grad(functools.partial(loss, model), has_aux=True))(variables["params"])
+
+    (grads_sliced, stats_sliced), (grads_whole, stats_whole) = run(sliced), run(whole)
+    chex.assert_trees_all_close(stats_sliced, stats_whole, atol=1e-5, rtol=1e-5)
+    chex.assert_trees_all_close(grads_sliced, grads_whole, atol=1e-5, rtol=1e-4)
+
+
+def test_batch_block_auto_is_cpu_only_and_bad_values_name_the_parameter():
+    want = CPU_BATCH_BLOCK if jax.default_backend() == "cpu" else None
+    assert resolve_batch_block("auto") == want
+    assert resolve_batch_block(None) is None and resolve_batch_block(7) == 7
+    for bad in (0, -3, True, 2.5, "big"):
+        with pytest.raises(ValueError, match="batch_block must be an int >= 1, 'auto' or None"):
+            resolve_batch_block(bad)
+    with pytest.raises(ValueError, match="conv_batch_block must be"):
+        ResNetV1(8, conv_batch_block=0).init(jax.random.key(0), IMAGES[:, :, :, :3], train=False)

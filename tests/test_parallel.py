@@ -52,6 +52,15 @@ def test_a_batch_the_devices_do_not_divide_names_the_valid_sizes(eight_devices):
     assert "multiple of the 8 devices" in message and "[24]" in message
 
 
+def test_sliced_convolutions_keep_every_slice_on_its_devices(eight_devices):
+    # jaxsched.models.conv.in_batch_slices interleaves the slices so that each one spans all 8
+    # devices' shards of the batch: no collective moves a slice, and the result is unchanged.
+    check = eight_devices["sliced_convolution"]
+    assert check["collectives"] == []
+    assert check["max_abs_diff"] < 1e-5
+    assert check["output_sharded_like_input"]
+
+
 def test_mesh_device_count_is_checked():
     n = len(jax.devices())
     with pytest.raises(ValueError, match=rf"devices must be in \[1, {n}\].*got {n + 1}"):

@@ -44,7 +44,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxsched import initializers
-from jaxsched.models.conv import Conv, ConvImpl
+from jaxsched.models.conv import BatchBlock, Conv, ConvImpl, resolve_batch_block
 from jaxsched.models.utils import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM
 
 Shortcut = Literal["A", "B"]
@@ -86,6 +86,7 @@ class ResidualBlock(nn.Module):
       kernel_init: initializer of the convolution kernels (biases start at zero).
       bn_momentum: decay of the BatchNorm running averages (Keras's 0.99 by default).
       conv_impl: how the convolutions are lowered (see ResNetV1).
+      conv_batch_block: the convolutions' batch slicing (see ResNetV1).
     """
 
     features: int
@@ -94,6 +95,7 @@ class ResidualBlock(nn.Module):
     kernel_init: Callable = HE_NORMAL
     bn_momentum: float = KERAS_BN_MOMENTUM
     conv_impl: ConvImpl = "xla"
+    conv_batch_block: BatchBlock = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
@@ -105,6 +107,7 @@ class ResidualBlock(nn.Module):
             padding="SAME",
             kernel_init=self.kernel_init,
             impl=self.conv_impl,
+            batch_block=self.conv_batch_block,
             name=name,
         )
         batchnorm = lambda name: nn.BatchNorm(  # noqa: E731
@@ -138,6 +141,12 @@ class ResNetV1(nn.Module):
       conv_impl: how the convolutions are lowered (jaxsched.models.conv): "xla" (default),
         "im2col" or "auto" (im2col on CPU). im2col measured 1.6x slower for ResNet-44 on CPU
         (its 3x3 convolutions over 16-64 channels), so XLA's convolution is the default here.
+      conv_batch_block: compute each convolution of a batch larger than this in interleaved
+        slices of at most this many examples (`jaxsched.models.conv.Conv.batch_block`), the
+        BatchNorms still over the whole batch: "auto" (default) is 64 on CPU, where a batch
+        of 1024 (batch augmentation M = 16) ran 1.7x faster per convolution, and no slicing
+        on GPU/TPU; None never slices. Same numbers up to float round-off; a sliced program
+        takes longer to compile (at most 16 slices per convolution).
     """
 
     depth: int = 44
@@ -146,10 +155,12 @@ class ResNetV1(nn.Module):
     kernel_init: Callable = HE_NORMAL
     bn_momentum: float = KERAS_BN_MOMENTUM
     conv_impl: ConvImpl = "xla"
+    conv_batch_block: BatchBlock = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         """Maps float images [B, H, W, C] to logits float32[B, num_classes]."""
+        resolve_batch_block(self.conv_batch_block, "conv_batch_block")
         if not isinstance(self.depth, numbers.Integral) or self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(
                 "depth must be 6n + 2 with n >= 1 (e.g. 8, 20, 32, 44, 56, 110), "
@@ -166,6 +177,7 @@ class ResNetV1(nn.Module):
             padding="SAME",
             kernel_init=self.kernel_init,
             impl=self.conv_impl,
+            batch_block=self.conv_batch_block,
         )(x)
         if not 0.0 <= self.bn_momentum < 1.0:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
@@ -182,6 +194,7 @@ class ResNetV1(nn.Module):
                     kernel_init=self.kernel_init,
                     bn_momentum=self.bn_momentum,
                     conv_impl=self.conv_impl,
+                    conv_batch_block=self.conv_batch_block,
                     name=f"stage{stage + 1}_block{block + 1}",
                 )(x, train=train)
         x = jnp.mean(x, axis=(1, 2))
