@@ -199,6 +199,24 @@ def test_both_lowerings_give_the_same_logits(narrow):
     chex.assert_trees_all_close(logits["im2col"], logits["xla"], rtol=1e-4, atol=1e-5)
 
 
+def test_sliced_convolutions_give_the_same_training_logits_and_statistics(narrow):
+    # conv_batch_block reaches every convolution (19 of them, 2 slices each: 38 in the program)
+    # and leaves the whole-batch BatchNorm as it was.
+    _, variables, x = narrow
+
+    def train_apply(block):
+        model = MiniGoogLeNet(width=0.25, dropout=0.0, conv_batch_block=block)
+        apply = functools.partial(model.apply, train=True, mutable=["batch_stats"])
+        convolutions = str(jax.make_jaxpr(apply)(variables, x)).count("conv_general_dilated")
+        return jax.jit(apply)(variables, x), convolutions
+
+    (whole, whole_stats), whole_count = train_apply(None)
+    (sliced, sliced_stats), sliced_count = train_apply(2)
+    assert (whole_count, sliced_count) == (19, 38)
+    chex.assert_trees_all_close(sliced, whole, rtol=1e-4, atol=1e-5)
+    chex.assert_trees_all_close(sliced_stats, whole_stats, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_a_narrow_net_learns_real_fashion_mnist(fashion_small):
     train_ds, _ = fashion_small
