@@ -12,10 +12,11 @@ GEMM). benchmarks/ measures both; `impl="auto"` uses im2col on CPU and XLA's con
 Either lowering can also compute a large batch in slices (`batch_block`): a convolution acts on
 each example alone, so computing it on B / k examples at a time and interleaving the outputs
 gives the same result, while each slice's activations stay in the CPU's cache. XLA's CPU
-convolutions (and their filter gradients) cost 1.7x more per image at 1024 images than at 64
-(benchmarks/conv_block.py); BatchNorm and everything else in the model still see the whole
-batch. The slices are unrolled in the program (XLA's CPU backend runs a convolution inside a
-loop ~20x slower), so their number is capped at MAX_BATCH_BLOCKS to bound the compile time.
+convolutions (forward and backward) cost 1.9-3.5x more per image at 1024 images than at 64,
+and in 16 slices of 64 about what they cost at 64 (benchmarks/conv_block.py); BatchNorm and
+everything else in the model still see the whole batch. The slices are unrolled in the program
+(XLA's CPU backend runs a convolution inside a loop ~30x slower), so their number is capped at
+MAX_BATCH_BLOCKS to bound the compile time.
 
 `Conv` subclasses `flax.linen.Conv`: same attributes, parameter names, shapes and
 initializers, so parameters and checkpoints move freely between the two lowerings.
