@@ -188,6 +188,7 @@ def test_batch_block_auto_is_cpu_only_and_bad_values_name_the_parameter():
     want = CPU_BATCH_BLOCK if jax.default_backend() == "cpu" else None
     assert resolve_batch_block("auto") == want
     assert resolve_batch_block(None) is None and resolve_batch_block(7) == 7
+    assert resolve_batch_block(np.int64(32)) == 32
     for bad in (0, -3, True, 2.5, "big"):
         with pytest.raises(ValueError, match="batch_block must be an int >= 1, 'auto' or None"):
             resolve_batch_block(bad)

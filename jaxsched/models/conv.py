@@ -22,6 +22,7 @@ MAX_BATCH_BLOCKS to bound the compile time.
 initializers, so parameters and checkpoints move freely between the two lowerings.
 """
 
+import numbers
 from collections.abc import Callable
 from typing import Literal
 
@@ -57,9 +58,9 @@ def resolve_batch_block(block: BatchBlock, name: str = "batch_block") -> int | N
         return None
     if block == "auto":
         return CPU_BATCH_BLOCK if jax.default_backend() == "cpu" else None
-    if not isinstance(block, int) or isinstance(block, bool) or block < 1:
+    if not isinstance(block, numbers.Integral) or isinstance(block, bool) or block < 1:
         raise ValueError(f"{name} must be an int >= 1, 'auto' or None, got {block!r}")
-    return block
+    return int(block)
 
 
 def batch_block_count(batch: int, block: int | None) -> int:
