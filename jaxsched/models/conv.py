@@ -153,7 +153,8 @@ class Conv(nn.Conv):
         pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
         return pads if len(pads) == 2 else None
 
-    def _im2col_applies(self, x: jax.Array) -> bool:
+    def _is_plain_2d(self, x: jax.Array) -> bool:
+        """A plain 2-D convolution (both lowerings and batch slicing apply to it)."""
         plain = (
             x.ndim == 4
             and len(self.kernel_size) == 2
@@ -169,7 +170,7 @@ class Conv(nn.Conv):
         """inputs float[B, H, W, C] -> float[B, oh, ow, features]."""
         impl = resolve_impl(self.impl)
         block = resolve_batch_block(self.batch_block)
-        plain = self._im2col_applies(inputs)
+        plain = self._is_plain_2d(inputs)
         count = batch_block_count(inputs.shape[0], block) if plain else 1
         if not plain or (impl == "xla" and count == 1):
             return super().__call__(inputs)
