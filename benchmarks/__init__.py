@@ -16,6 +16,9 @@ Benchmarks (one module each, `run(smoke, peers, repetitions) -> rows` and `main(
   batch_cycling  a cyclic batch size under the "shapes" and "accumulate" strategies
   resnet_step    ResNet-44 + cutout batch augmentation, M = 1..16: images/s and XLA memory
   minigooglenet_step  MiniGoogLeNet's step, B = 64, 512, vs Keras / PyTorch; FLOP/s vs matmul
+  conv_block     one 3x3 convolution per image: whole batch, interleaved slices, lax.map
+  host_memory    train steps under glibc's default allocator, huge pages and one reusing
+                 heap, each setting in its own process (page faults, peak memory)
   roofline       NumPy / XLA matmul rates and the LeNet / ResNet steps' fraction of them
   loop_design    the measurements behind the training loop's design (dispatch, scan, layouts)
 

@@ -17,6 +17,7 @@ NAMES = (
     "resnet_step",
     "minigooglenet_step",
     "conv_block",
+    "host_memory",
     "roofline",
     "loop_design",
     "rerun_compile",

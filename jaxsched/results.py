@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import jaxsched
+from jaxsched import host_memory
 
 DONE = "done"
 DIVERGED = "diverged"
@@ -211,6 +212,8 @@ def environment() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
+        # "huge pages" when glibc maps large buffers with huge pages (jaxsched.host_memory)
+        "host_memory": host_memory.status(),
         "git_commit": _git("rev-parse", "HEAD") or None,
         # Uncommitted changes in the checkout that ran (None outside a git checkout).
         "git_dirty": None if (status := _git("status", "--porcelain")) is None else status != "",

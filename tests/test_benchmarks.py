@@ -22,7 +22,7 @@ from benchmarks import (
     lr_grid_notebook,
     rerun_compile,
 )
-from jaxsched import sweep
+from jaxsched import host_memory, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,6 +250,19 @@ def test_convolution_slicing_is_measured_against_the_whole_batch(smoke_run):
         if r["benchmark"] == "resnet_step" and r["metric"] == "train step"
     }
     assert steps == {"M=1", "M=2", "M=2, unsliced"}
+
+
+def test_host_memory_settings_are_measured_each_in_its_own_process(smoke_run):
+    _, doc = smoke_run
+    rows = [r for r in doc["rows"] if r["benchmark"] == "host_memory"]
+    # the smoke's one workload under both settings, "default" the baseline; each child ran the
+    # setting asked for (benchmarks.host_memory._spawn checks it) or the row says why not
+    assert [r["variant"] for r in rows] == ["default", "huge pages"]
+    assert len({r["case"] for r in rows}) == 1 and rows[0]["baseline"]
+    if (host_memory.glibc_version() or (0, 0)) >= (2, 35):
+        assert all(r["status"] == "ok" and r["extra"]["faults_per_update"] >= 0 for r in rows)
+    # the run records the allocator setting it ran under (it inherits this environment)
+    assert doc["environment"]["host_memory"] == host_memory.status()
 
 
 def test_rerun_compile_smoke_rows_first_and_second_run(smoke_run):
