@@ -263,10 +263,15 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--child" in argv:  # internal: one workload in this process, JSON on stdout
-        i = argv.index("--child")
-        repetitions = int(argv[argv.index("--repetitions") + 1])
-        one_heap = "--one-heap" in argv
-        print(json.dumps(child(argv[i + 1], "--smoke" in argv, repetitions, one_heap)))
+        import argparse
+
+        child_parser = argparse.ArgumentParser(prog="python -m benchmarks.host_memory --child")
+        child_parser.add_argument("--child", required=True, choices=WORKLOADS)
+        child_parser.add_argument("--repetitions", type=common._positive_int, default=3)
+        child_parser.add_argument("--smoke", action="store_true")
+        child_parser.add_argument("--one-heap", action="store_true")
+        args = child_parser.parse_args(argv)
+        print(json.dumps(child(args.child, args.smoke, args.repetitions, args.one_heap)))
         return 0
     return common.main_for(NAME, run, __doc__, argv)
 
