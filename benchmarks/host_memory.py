@@ -59,14 +59,12 @@ def _lenet(size: Size, smoke: bool, scanned: bool) -> tuple[Callable[[], Any], i
     import jax
     import jax.numpy as jnp
 
-    from benchmarks import fixtures
+    from benchmarks import batch_throughput, fixtures
     from jaxsched import optimizers, train
     from jaxsched.models import LeNet5
 
-    b, c = size.lenet_batch, size.lenet_updates
-    ds = fixtures.fashion_mnist(smoke)
-    images = jnp.asarray(ds.images[: b * c]).reshape(c, b, *ds.images.shape[1:])
-    labels = jnp.asarray(ds.labels[: b * c]).reshape(c, b)
+    c = size.lenet_updates
+    images, labels = batch_throughput._chunk(size.lenet_batch, c, smoke)  # [c, B, ...]
     model, tx = LeNet5(), optimizers.make("sgd", fixtures.KERAS_SGD_RATE, preset="keras")
     step_fn = train.make_train_step(model, tx)
     box = {"state": train.init_train_state(model, tx, jax.random.key(0), images[0][:1])}
