@@ -21,7 +21,7 @@ in the environment that launches Python:
 Measured and rejected (same benchmark): keeping freed memory in one heap instead
 (`mallopt` M_ARENA_MAX = 1, M_MMAP_MAX = 0, no trimming: settable at run time) also removed
 most faults, but glibc 2.36's aligned allocations do not reuse an exactly-sized freed block, and
-ResNet-44's peak resident memory grew from 2.5 to 7.2 GiB.
+ResNet-44's peak resident memory grew from 2.4 to 6.0 GiB (7.2 in a first run).
 
 `status()` says which applies to this process; results and benchmark files record it.
 """
@@ -61,8 +61,8 @@ def tunables(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def status(environ: dict[str, str] | None = None) -> str:
-    """ "huge pages" when this process's malloc maps large buffers with transparent huge pages
-    (GLIBC_TUNABLES has glibc.malloc.hugetlb=1 or 2 and glibc is 2.35 or later), else
+    """Returns "huge pages" when this process's malloc maps large buffers with transparent
+    huge pages (GLIBC_TUNABLES has glibc.malloc.hugetlb=1 or 2, glibc 2.35 or later), else
     "default".
 
     Examples:
