@@ -17,6 +17,7 @@ NAMES = (
     "resnet_step",
     "minigooglenet_step",
     "conv_block",
+    "conv_lowering",
     "host_memory",
     "roofline",
     "loop_design",

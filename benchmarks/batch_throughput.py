@@ -5,7 +5,9 @@ runs them (a chunk of updates in one `lax.scan`), images per second.
     python -m benchmarks.batch_throughput [--smoke]
 
 Variants of one update, per batch size (the baseline is the library's default LeNet-5):
-- "LeNet-5": BatchNorm after the input and every hidden layer, the course's net;
+- "LeNet-5": BatchNorm after the input and every hidden layer, the course's net, its
+  convolutions lowered as `conv_impl="auto"` does on CPU (banded matmuls);
+- "LeNet-5, im2col": the same net with the im2col lowering (the CPU default before 0.2.0);
 - "no BatchNorm": `LeNet5(input_norm="none", hidden_batchnorm=False)`, the same layers;
 - "no BatchNorm, example_block=64": that update computed in blocks of 64 images inside the
   step, losses and gradients summed (`train.make_train_step(example_block=64)`,
@@ -49,6 +51,7 @@ SMOKE = Size((8, 32), 64, 8)
 # variant -> (model, example_block or None)
 VARIANTS: dict[str, Callable[[int], tuple[Any, int | None]]] = {
     "LeNet-5": lambda block: (LeNet5(), None),
+    "LeNet-5, im2col": lambda block: (LeNet5(conv_impl="im2col"), None),
     "no BatchNorm": lambda block: (LeNet5(input_norm="none", hidden_batchnorm=False), None),
     "no BatchNorm, example_block": lambda block: (
         LeNet5(input_norm="none", hidden_batchnorm=False),
@@ -110,14 +113,11 @@ def _prepare(name: str, size: Size, batch_size: int, smoke: bool) -> dict[str, A
 def _measure(variants: dict[str, dict[str, Any]], repetitions: int) -> dict[str, tuple]:
     """Seconds per update of each variant, the repetitions interleaved (variant A, B, C, A,
     B, C, ...) so that a machine's slow moment falls on all of them; one warm-up each."""
-    values: dict[str, list[float]] = {name: [] for name in variants}
-    for prepared in variants.values():
-        common.block(prepared["run"]())
-    for _ in range(repetitions):
-        for name, prepared in variants.items():
-            stats = common.repeat(prepared["run"], 1, warmup=0)
-            values[name].append(stats.values[0] / prepared["updates"])
-    return {name: tuple(v) for name, v in values.items()}
+    seconds = common.interleaved({name: p["run"] for name, p in variants.items()}, repetitions)
+    return {
+        name: tuple(v / variants[name]["updates"] for v in values)
+        for name, values in seconds.items()
+    }
 
 
 def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, Any]]:

@@ -105,6 +105,22 @@ def repeat(
     return Stats(tuple(values))
 
 
+def interleaved(
+    fns: Mapping[str, Callable[[], Any]], repetitions: int, warmup: int = 1, *, number: int = 1
+) -> dict[str, tuple[float, ...]]:
+    """Seconds per call of each of `fns` (`repeat`'s), the repetitions interleaved (A, B, C,
+    A, B, C, ...) so that a machine's slow moment falls on all of them; `warmup` untimed calls
+    of each first."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            block(fn())
+    values: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repetitions):
+        for name, fn in fns.items():
+            values[name] += repeat(fn, 1, warmup=0, number=number).values
+    return {name: tuple(v) for name, v in values.items()}
+
+
 def op_profile(fn: Callable[[], Any], images: int) -> dict[str, float]:
     """Runs `fn` once under `jax.profiler.trace`; microseconds per image of each kind of XLA
     operation (events carrying an `hlo_op`, the trailing `.N` of a name dropped), summed over

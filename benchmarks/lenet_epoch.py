@@ -156,7 +156,7 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
             "jaxsched",
             BASELINE,
             _jaxsched_fit("auto"),
-            "loop.fit(LeNet5(), sgd 0.01); conv_impl auto (im2col on CPU)",
+            "loop.fit(LeNet5(), sgd 0.01); conv_impl auto (banded matmuls on CPU)",
         ),
         (
             "jaxsched",

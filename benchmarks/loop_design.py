@@ -3,8 +3,9 @@ Fashion-MNIST at batch 64, seconds per update, each choice against its alternati
 
     python -m benchmarks.loop_design [--smoke]
 
-- convolution lowering: `LeNet5(conv_impl="im2col")` (the CPU default) vs XLA's convolution
-  (`"xla"`), one jitted step per batch;
+- convolution lowering: `LeNet5(conv_impl="banded")` (what "auto" picks on CPU) vs im2col
+  (`"im2col"`, the default before 0.2.0) and XLA's convolution (`"xla"`), one jitted step per
+  batch;
 - epoch structure: `lax.scan` over chunks of up to 100 updates, each chunk's batches gathered
   on the host in one go (what `loop.fit` does, `scan_chunks=True`) vs one jitted step
   dispatched per batch (`scan_chunks=False`);
@@ -12,7 +13,7 @@ Fashion-MNIST at batch 64, seconds per update, each choice against its alternati
   then transferred, as `loop.fit` does) vs the whole training set resident on the device and
   each batch gathered there inside the step.
 - grid of 11 learning rates: one update of all members, `jit(vmap(step))` vs the step per
-  member (what `sweep.fit_grid(strategy="auto")` chooses between), with the im2col lowering.
+  member (what `sweep.fit_grid(strategy="auto")` chooses between), with the default lowering.
 
 Each case's baseline is the choice the library makes; a ratio above 1 means the alternative is
 slower. Every variant runs the same `number` updates per repetition from its own warm state,
@@ -131,7 +132,8 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
         (
             "convolution lowering",
             [
-                ("im2col + matmul", _stepper("im2col", "dispatch", images, labels, idx), True),
+                ("banded matmuls", _stepper("banded", "dispatch", images, labels, idx), True),
+                ("im2col + matmul", _stepper("im2col", "dispatch", images, labels, idx), False),
                 ("lax.conv (XLA)", _stepper("xla", "dispatch", images, labels, idx), False),
             ],
         ),

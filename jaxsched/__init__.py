@@ -21,7 +21,7 @@ Examples:
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _ATTRIBUTES = {
     "cyclic_lr": "jaxsched.schedules",

@@ -16,6 +16,7 @@ from benchmarks import __main__ as bench_main
 from benchmarks import (
     batch_throughput,
     common,
+    conv_lowering,
     lenet_epoch,
     loop_design,
     lr_grid,
@@ -155,7 +156,7 @@ def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "loop_design"]
     cases = {r["case"] for r in rows}
-    assert len(cases) == 4 and len(rows) == 8
+    assert len(cases) == 4 and len(rows) == 9  # the lowering case has three variants
     for case in cases:
         group = [r for r in rows if r["case"] == case]
         assert sum(r["baseline"] for r in group) == 1
@@ -163,15 +164,21 @@ def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
 
 
 def test_batch_throughput_rows_profile_every_variant(smoke_run):
-    """Per batch size: the three variants, the default LeNet-5 the baseline, each with XLA's
+    """Per batch size: the four variants, the default LeNet-5 the baseline, each with XLA's
     cost analysis and an op profile whose largest kinds are at most its total."""
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "batch_throughput"]
-    assert len(rows) == 3 * len(batch_throughput.SMOKE.batch_sizes)
+    assert len(rows) == 4 * len(batch_throughput.SMOKE.batch_sizes)
     for case in {r["case"] for r in rows}:
         group = [r for r in rows if r["case"] == case]
-        assert [r["baseline"] for r in group] == [True, False, False]
-        assert group[2]["extra"]["block"] == batch_throughput.SMOKE.block
+        assert [r["variant"] for r in group] == [
+            "LeNet-5",
+            "LeNet-5, im2col",
+            "no BatchNorm",
+            f"no BatchNorm, example_block={batch_throughput.SMOKE.block}",
+        ]
+        assert [r["baseline"] for r in group] == [True, False, False, False]
+        assert group[3]["extra"]["block"] == batch_throughput.SMOKE.block
     for r in rows:
         extra = r["extra"]
         assert r["status"] == "ok" and r["throughput"] > 0
@@ -250,6 +257,16 @@ def test_convolution_slicing_is_measured_against_the_whole_batch(smoke_run):
         if r["benchmark"] == "resnet_step" and r["metric"] == "train step"
     }
     assert steps == {"M=1", "M=2", "M=2, unsliced"}
+
+
+def test_conv_lowerings_are_measured_against_im2col(smoke_run):
+    _, doc = smoke_run
+    rows = [r for r in doc["rows"] if r["benchmark"] == "conv_lowering"]
+    (case,) = conv_lowering.SMOKE.cases
+    assert [r["variant"] for r in rows] == ["im2col", "xla", "banded, tile 2", "banded, whole rows"]
+    assert [r["baseline"] for r in rows] == [True, False, False, False]
+    assert all(r["case"] == f"{case.name}, B=4" for r in rows)
+    assert all(r["status"] == "ok" and r["median"] > 0 and r["ratio"] > 0 for r in rows)
 
 
 def test_host_memory_settings_are_measured_each_in_its_own_process(smoke_run):

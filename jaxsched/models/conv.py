@@ -1,15 +1,26 @@
-"""A 2-D convolution that picks its lowering: XLA's convolution, or im2col and one matmul.
+"""A 2-D convolution that picks its lowering: XLA's convolution, im2col and one matmul, or
+banded matrices and one matmul.
 
 XLA's CPU backend runs the small convolutions of LeNet-5 and the CIFAR ResNets far below its
 matmul rate, and a `jax.vmap` over per-member kernels (a grid of models trained at once) turns
-them into grouped convolutions, which it runs slower still. Written as im2col -- the kh*kw
-shifted (strided) views of the padded input concatenated on the channel axis, then one
-[B*oh*ow, kh*kw*C] x [kh*kw*C, F] matmul -- the same convolution becomes a fused copy plus a
-GEMM, and under vmap a batched GEMM (or, when the input is shared by every member, one wide
-GEMM). benchmarks/ measures both; `impl="auto"` uses im2col on CPU and XLA's convolution
-(cuDNN, tensor cores) on GPU and TPU.
+them into grouped convolutions, which it runs slower still. Two lowerings to a matmul:
 
-Either lowering can also compute a large batch in slices (`batch_block`): a convolution acts on
+- im2col: the kh*kw shifted (strided) views of the padded input concatenated on the channel
+  axis, then one [B*oh*ow, kh*kw*C] x [kh*kw*C, F] matmul. With few input channels the copy
+  interleaves kh*kw pieces of C floats each (LeNet-5's first layer: 25 single floats per output
+  pixel, a 78 KB buffer per image) and dominates the step.
+- banded: output columns in tiles of `tile`; a tile's inputs are kh rows of (tile-1)*sw + kw
+  contiguous pixels, and the kernel becomes one banded [kh*((tile-1)*sw+kw)*C, tile*F] matrix
+  (zero where a pixel is outside an output's window), shared by every tile. The copy moves
+  runs of whole pixels (10 floats per output pixel for LeNet-5's first layer instead of 25)
+  for (tile-1)*sw/kw + 1 times im2col's multiply-adds. tile = 1 is im2col; tile = ow is one
+  Toeplitz matrix per kernel row.
+
+benchmarks/ measures all three (`benchmarks.conv_block`); `impl="auto"` uses the banded
+lowering on CPU for inputs of at most BANDED_MAX_CHANNELS channels (LeNet-5: 1.3-1.6x faster
+steps than im2col), im2col above it, and XLA's convolution (cuDNN, tensor cores) on GPU and TPU.
+
+Every lowering can also compute a large batch in slices (`batch_block`): a convolution acts on
 each example alone, so computing it on B / k examples at a time and interleaving the outputs
 gives the same result, while each slice's activations stay in the CPU's cache. XLA's CPU
 convolutions (forward and backward) cost 1.9-3.5x more per image at 1024 images than at 64,
@@ -19,7 +30,7 @@ everything else in the model still see the whole batch. The slices are unrolled 
 MAX_BATCH_BLOCKS to bound the compile time.
 
 `Conv` subclasses `flax.linen.Conv`: same attributes, parameter names, shapes and
-initializers, so parameters and checkpoints move freely between the two lowerings.
+initializers, so parameters and checkpoints move freely between the lowerings.
 """
 
 import numbers
@@ -29,10 +40,11 @@ from typing import Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-ConvImpl = Literal["auto", "xla", "im2col"]
-CONV_IMPLS = ("auto", "xla", "im2col")
+ConvImpl = Literal["auto", "xla", "im2col", "banded"]
+CONV_IMPLS = ("auto", "xla", "im2col", "banded")
 BatchBlock = int | Literal["auto"] | None
 
 # The slice size `batch_block="auto"` uses on CPU: the fastest of 16-1024 images per slice for
@@ -40,14 +52,25 @@ BatchBlock = int | Literal["auto"] | None
 CPU_BATCH_BLOCK = 64
 # At most this many slices per convolution: each is its own convolution in the program.
 MAX_BATCH_BLOCKS = 16
+# The banded lowering's output columns per tile: the fastest of 2-6 and whole rows for LeNet-5's
+# train step at batch 512 (12,100 images/s against 10,000-10,500 for 2, 3 and whole rows, and
+# 7,600 with im2col; benchmarks.conv_block, README "Performance").
+BANDED_TILE = 4
+# `impl="auto"` on CPU lowers convolutions of at most this many input channels as banded
+# matrices, wider ones as im2col (banded was faster up to 32 channels, 1.5x slower at 64, for
+# 3x3 convolutions at ResNet's stage shapes; benchmarks.conv_block).
+BANDED_MAX_CHANNELS = 32
 
 
-def resolve_impl(impl: ConvImpl) -> str:
-    """ "xla" or "im2col": `auto` is im2col on the CPU backend, XLA's convolution elsewhere."""
+def resolve_impl(impl: ConvImpl, in_channels: int = 1) -> str:
+    """ "xla", "im2col" or "banded": `auto` is banded on the CPU backend for at most
+    BANDED_MAX_CHANNELS input channels, im2col for more, XLA's convolution elsewhere."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {impl!r}")
     if impl == "auto":
-        return "im2col" if jax.default_backend() == "cpu" else "xla"
+        if jax.default_backend() != "cpu":
+            return "xla"
+        return "banded" if in_channels <= BANDED_MAX_CHANNELS else "im2col"
     return impl
 
 
@@ -105,35 +128,97 @@ def im2col_conv(
     kernel: jax.Array,
     strides: tuple[int, int] = (1, 1),
     padding: str | tuple[tuple[int, int], tuple[int, int]] = "VALID",
+    precision: lax.PrecisionLike = None,
 ) -> jax.Array:
     """The convolution of x float[B, H, W, C] with kernel [kh, kw, C, F] as im2col + matmul.
 
     padding: "SAME", "VALID" or ((top, bottom), (left, right)), as `lax.conv_general_dilated`
-    takes it. Returns float[B, oh, ow, F], equal to `lax.conv_general_dilated` in NHWC/HWIO.
+    takes it; precision: the matmul's (`jnp.matmul`), as the convolution's would be. Returns
+    float[B, oh, ow, F], equal to `lax.conv_general_dilated` in NHWC/HWIO.
     """
     kh, kw, c, f = kernel.shape
-    if x.shape[-1] != c:
-        raise ValueError(f"input has {x.shape[-1]} channels, the kernel expects {c}")
-    if isinstance(padding, str):
-        padding = lax.padtype_to_pads(x.shape[1:3], (kh, kw), strides, padding)
-    x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
     sh, sw = strides
-    oh = (x.shape[1] - kh) // sh + 1
-    ow = (x.shape[2] - kw) // sw + 1
+    x, oh, ow = _pad_and_shape(x, kernel, strides, padding)
     views = [
         x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
         for i in range(kh)
         for j in range(kw)
     ]
     patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
-    return patches @ kernel.reshape(kh * kw * c, f)
+    return jnp.matmul(patches, kernel.reshape(kh * kw * c, f), precision=precision)
+
+
+def _pad_and_shape(x, kernel, strides, padding):
+    """x padded as `padding` says ("SAME", "VALID" or explicit pairs), and the output size."""
+    kh, kw, c, _ = kernel.shape
+    if x.shape[-1] != c:
+        raise ValueError(f"input has {x.shape[-1]} channels, the kernel expects {c}")
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(x.shape[1:3], (kh, kw), strides, padding)
+    x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    oh = (x.shape[1] - kh) // strides[0] + 1
+    ow = (x.shape[2] - kw) // strides[1] + 1
+    return x, oh, ow
+
+
+def banded_matrix(kernel: jax.Array, tile: int, stride: int = 1) -> jax.Array:
+    """The kernel [kh, kw, C, F] as the banded matrix [kh * wt * C, tile * F] of one tile of
+    `tile` output columns, wt = (tile - 1) * stride + kw input columns: row (i, p, c), column
+    (j, f) holds kernel[i, p - j * stride, c, f] where 0 <= p - j * stride < kw, else 0."""
+    kh, kw, c, f = kernel.shape
+    wt = (tile - 1) * stride + kw
+    offset = np.arange(wt)[:, None] - np.arange(tile)[None, :] * stride  # [wt, tile]
+    inside = (offset >= 0) & (offset < kw)
+    taps = kernel[:, np.clip(offset, 0, kw - 1)]  # [kh, wt, tile, C, F]
+    taps = jnp.where(inside[None, :, :, None, None], taps, jnp.zeros((), kernel.dtype))
+    return taps.transpose(0, 1, 3, 2, 4).reshape(kh * wt * c, tile * f)
+
+
+def banded_conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: tuple[int, int] = (1, 1),
+    padding: str | tuple[tuple[int, int], tuple[int, int]] = "VALID",
+    tile: int = BANDED_TILE,
+    precision: lax.PrecisionLike = None,
+) -> jax.Array:
+    """The convolution of x float[B, H, W, C] with kernel [kh, kw, C, F] as banded matmuls.
+
+    Output columns go in tiles of `tile` (at most ow; the last tile is padded and cropped); one
+    tile's input is kh rows of wt = (tile - 1) * sw + kw pixels, flattened to kh * wt * C
+    values, times `banded_matrix(kernel, tile, sw)`: one [B*oh*tiles, kh*wt*C] x
+    [kh*wt*C, tile*F] matmul. padding and precision as `im2col_conv` takes them. Returns
+    float[B, oh, ow, F], equal to `lax.conv_general_dilated` in NHWC/HWIO up to float round-off.
+    """
+    if not isinstance(tile, numbers.Integral) or isinstance(tile, bool) or tile < 1:
+        raise ValueError(f"tile must be an int >= 1, got {tile!r}")
+    kh, kw, c, f = kernel.shape
+    sh, sw = strides
+    x, oh, ow = _pad_and_shape(x, kernel, strides, padding)
+    tile = min(int(tile), ow)
+    tiles = -(-ow // tile)
+    wt = (tile - 1) * sw + kw
+    short = (tiles * tile - 1) * sw + kw - x.shape[2]  # the last tile's missing columns
+    if short > 0:
+        x = jnp.pad(x, ((0, 0), (0, 0), (0, short), (0, 0)))
+    batch = x.shape[0]
+    windows = []
+    for i in range(kh):
+        rows = x[:, i : i + sh * (oh - 1) + 1 : sh]  # [B, oh, W, C]
+        parts = [rows[:, :, t * tile * sw : t * tile * sw + wt] for t in range(tiles)]
+        windows.append(jnp.stack(parts, axis=2).reshape(batch, oh, tiles, wt * c))
+    patches = windows[0] if kh == 1 else jnp.concatenate(windows, axis=-1)
+    out = jnp.matmul(patches, banded_matrix(kernel, tile, sw), precision=precision)
+    out = out.reshape(batch, oh, tiles * tile, f)
+    return out[:, :, :ow] if tiles * tile != ow else out
 
 
 class Conv(nn.Conv):
     """`flax.linen.Conv` with a choice of lowering for plain 2-D convolutions.
 
-    impl: "auto" (im2col on CPU, XLA's convolution elsewhere), "xla" or "im2col". Convolutions
-    im2col does not cover (dilation, feature groups, masks, circular or causal padding, other
+    impl: "auto" (on CPU banded for at most BANDED_MAX_CHANNELS input channels, else im2col; XLA's
+      convolution elsewhere), "xla", "im2col" or "banded". Convolutions the matmul lowerings do
+      not cover (dilation, feature groups, masks, circular or causal padding, other
     than 2 spatial dimensions) always use XLA's, unsliced.
     batch_block: compute a batch larger than this many examples in interleaved slices of at
       most this many (`batch_block_count`); "auto" is CPU_BATCH_BLOCK on CPU and no slicing
@@ -143,8 +228,8 @@ class Conv(nn.Conv):
     impl: ConvImpl = "auto"
     batch_block: BatchBlock = None
 
-    def _im2col_padding(self):
-        """The padding in a form im2col_conv takes, or None when im2col does not apply."""
+    def _matmul_padding(self):
+        """The padding in a form the matmul lowerings take, or None when they do not apply."""
         padding = self.padding
         if isinstance(padding, str):
             return padding if padding in ("SAME", "VALID") else None
@@ -154,7 +239,7 @@ class Conv(nn.Conv):
         return pads if len(pads) == 2 else None
 
     def _is_plain_2d(self, x: jax.Array) -> bool:
-        """A plain 2-D convolution (both lowerings and batch slicing apply to it)."""
+        """A plain 2-D convolution (the matmul lowerings and batch slicing apply to it)."""
         plain = (
             x.ndim == 4
             and len(self.kernel_size) == 2
@@ -163,12 +248,12 @@ class Conv(nn.Conv):
             and all(d == 1 for d in _pair(self.input_dilation))
             and all(d == 1 for d in _pair(self.kernel_dilation))
         )
-        return plain and self._im2col_padding() is not None
+        return plain and self._matmul_padding() is not None
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         """inputs float[B, H, W, C] -> float[B, oh, ow, features]."""
-        impl = resolve_impl(self.impl)
+        impl = resolve_impl(self.impl, inputs.shape[-1])
         block = resolve_batch_block(self.batch_block)
         plain = self._is_plain_2d(inputs)
         count = batch_block_count(inputs.shape[0], block) if plain else 1
@@ -186,9 +271,13 @@ class Conv(nn.Conv):
             else None
         )
         inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-        strides, padding = _pair(self.strides), self._im2col_padding()
+        strides, padding = _pair(self.strides), self._matmul_padding()
         if impl == "im2col":
-            conv = lambda x: im2col_conv(x, kernel, strides, padding)  # noqa: E731
+            conv = lambda x: im2col_conv(x, kernel, strides, padding, self.precision)  # noqa: E731
+        elif impl == "banded":
+            conv = lambda x: banded_conv(  # noqa: E731
+                x, kernel, strides, padding, precision=self.precision
+            )
         else:
             conv = lambda x: lax.conv_general_dilated(  # noqa: E731
                 x,

@@ -49,8 +49,9 @@ class LeNet5(nn.Module):
       pool_batchnorm: also a BatchNorm after each average pooling (with `hidden_batchnorm`).
       dropout_first: dropout right after each activation, before BatchNorm (and pooling),
         instead of after them.
-      conv_impl: how the convolutions are lowered, "auto" (im2col on CPU, XLA's convolution
-        on GPU/TPU), "xla" or "im2col"; the parameters are the same (jaxsched.models.conv).
+      conv_impl: how the convolutions are lowered, "auto" (banded matmuls on CPU, XLA's
+        convolution on GPU/TPU), "xla", "im2col" or "banded"; the parameters are the same
+        (jaxsched.models.conv).
     """
 
     num_classes: int = 10
