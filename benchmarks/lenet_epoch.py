@@ -4,11 +4,14 @@
 
     python -m benchmarks.lenet_epoch [--smoke] [--peers jaxsched keras torch]
 
-At the smoke size the XLA-conv variant runs at batch 64 only.
+The XLA-conv variant (`lax.conv` inside the scan, the reason `train.scan_pays` dispatches such
+steps per batch) runs at batch 64 only: it took 168 s per epoch at 4096 (2026-12-07).
 
 Every repetition builds a fresh model and trains it two epochs: the first epoch is the cold
 measurement (tracing and compilation included), the second the warm one. Before the timed
-repetitions each peer trains one untimed epoch on 4 batches (the process-level warm-up).
+repetitions each peer trains one untimed epoch on 4 batches (the process-level warm-up); the
+repetitions are interleaved across peers (repetition 1 of every peer, then 2, ...), so that a
+slow moment of the machine falls on all of them.
 Peers: jaxsched `loop.fit` (drops each epoch's last partial batch); Keras `model.fit` as the
 course wrote it and with `jit_compile=True` (Keras trains the last partial batch too); the
 plain PyTorch loop, eager and under `torch.compile` (drops the partial batch). images/s counts
@@ -70,12 +73,17 @@ def _torch_fit(compile: bool) -> FitFn:
     return fit
 
 
+def warm_up(fit: FitFn, train: data.Dataset, batch_size: int) -> None:
+    """The process-level warm-up: one untimed epoch on 4 batches."""
+    warm_n = min(len(train.labels), 4 * batch_size)
+    fit(train.images[:warm_n], train.labels[:warm_n], batch_size, 1, 0)
+
+
 def measure(
     fit: FitFn, train: data.Dataset, batch_size: int, repetitions: int
 ) -> list[dict[str, Any]]:
     """Per repetition r (seed r) a fresh model trained two epochs; returns the outputs."""
-    warm_n = min(len(train.labels), 4 * batch_size)
-    fit(train.images[:warm_n], train.labels[:warm_n], batch_size, 1, 0)  # warm-up, untimed
+    warm_up(fit, train, batch_size)
     return [fit(train.images, train.labels, batch_size, 2, r) for r in range(repetitions)]
 
 
@@ -139,10 +147,6 @@ def rows_for(
     return rows
 
 
-def _measure_rows(peer, variant, case, note, fit, train, batch_size, repetitions):
-    return rows_for(peer, variant, case, measure(fit, train, batch_size, repetitions), note)
-
-
 def _median(values: Sequence[float]) -> float:
     return common.Stats(tuple(values)).median
 
@@ -189,13 +193,40 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
     rows = []
     for batch_size in SMOKE_BATCH_SIZES if smoke else BATCH_SIZES:
         case = f"batch {batch_size}"
-        for peer, variant, fit, note in peer_fits:
-            if smoke and variant == XLA_SCANNED and batch_size != SMOKE_BATCH_SIZES[0]:
-                continue  # one smoke run of this slow path is enough (the CI's -O0 makes it 20x)
-            measure_rows = functools.partial(
-                _measure_rows, peer, variant, case, note, fit, train, batch_size, repetitions
-            )
-            rows += common.peer_rows(NAME, peer, variant, peers, measure_rows, case=case)
+        chosen = [
+            entry
+            for entry in peer_fits
+            if entry[0] in peers and (entry[1] != XLA_SCANNED or batch_size == BATCH_SIZES[0])
+        ]  # XLA conv scanned: one batch size shows this slow path (at CI's -O0 it takes 20x)
+        rows += _interleaved_rows(chosen, case, train, batch_size, repetitions, peers)
+    return rows
+
+
+def _interleaved_rows(chosen, case, train, batch_size, repetitions, peers):
+    """Warms every chosen peer up, then runs repetition r of every peer before repetition r + 1
+    of any (a slow moment of the machine falls on all peers alike); a peer that is not
+    installed or fails gets a 'skipped' row (common.peer_rows) and leaves the rotation."""
+    rows, outs = [], {}
+    for peer, variant, fit, _ in chosen:
+        warm = functools.partial(warm_up, fit, train, batch_size)
+        failed = common.peer_rows(NAME, peer, variant, peers, lambda w=warm: w() or [], case=case)
+        rows += failed
+        if not failed:
+            outs[(peer, variant)] = []
+    for r in range(repetitions):
+        for peer, variant, fit, _ in chosen:
+            if (peer, variant) not in outs:
+                continue
+            once = functools.partial(fit, train.images, train.labels, batch_size, 2, r)
+            got = common.peer_rows(NAME, peer, variant, peers, lambda o=once: [o()], case=case)
+            if "epoch_s" in got[0]:
+                outs[(peer, variant)] += got
+            else:
+                rows += got
+                del outs[(peer, variant)]
+    for peer, variant, _, note in chosen:
+        if (peer, variant) in outs:
+            rows += rows_for(peer, variant, case, outs[(peer, variant)], note)
     return rows
 
 
