@@ -221,6 +221,10 @@ def _interleaved_rows(chosen, case, train, batch_size, repetitions, peers):
             got = common.peer_rows(NAME, peer, variant, peers, lambda o=once: [o()], case=case)
             if "epoch_s" in got[0]:
                 outs[(peer, variant)] += got
+                if common.PROGRESS:  # each repetition as it completes; rows follow the last
+                    epochs = ", ".join(common.format_value(e, "s") for e in got[0]["epoch_s"])
+                    print(f"  {NAME} | {case} | {peer} {variant} | repetition {r + 1}: "
+                          f"epochs {epochs}", flush=True)  # fmt: skip
             else:
                 rows += got
                 del outs[(peer, variant)]

@@ -16,7 +16,7 @@ them into grouped convolutions, which it runs slower still. Two lowerings to a m
   for (tile-1)*sw/kw + 1 times im2col's multiply-adds. tile = 1 is im2col; tile = ow is one
   Toeplitz matrix per kernel row.
 
-benchmarks/ measures all three (`benchmarks.conv_block`); `impl="auto"` uses the banded
+benchmarks/ measures all three (`benchmarks.conv_lowering`); `impl="auto"` uses the banded
 lowering on CPU for inputs of at most BANDED_MAX_CHANNELS channels (LeNet-5: 1.3-1.6x faster
 steps than im2col), im2col above it, and XLA's convolution (cuDNN, tensor cores) on GPU and TPU.
 
@@ -53,12 +53,14 @@ CPU_BATCH_BLOCK = 64
 # At most this many slices per convolution: each is its own convolution in the program.
 MAX_BATCH_BLOCKS = 16
 # The banded lowering's output columns per tile: the fastest of 2-6 and whole rows for LeNet-5's
-# train step at batch 512 (12,100 images/s against 10,000-10,500 for 2, 3 and whole rows, and
-# 7,600 with im2col; benchmarks.conv_block, README "Performance").
+# train step at batch 512 (12,200 images/s against 10,000-10,700 for 2, 3 and whole rows, and
+# 7,600 with im2col; README "Performance"), and of 2, 4, 8 and whole rows for its first
+# convolution alone (benchmarks.conv_lowering).
 BANDED_TILE = 4
 # `impl="auto"` on CPU lowers convolutions of at most this many input channels as banded
-# matrices, wider ones as im2col (banded was faster up to 32 channels, 1.5x slower at 64, for
-# 3x3 convolutions at ResNet's stage shapes; benchmarks.conv_block).
+# matrices, wider ones as im2col. Forward + backward per image against im2col
+# (benchmarks.conv_lowering, batch 64 / 512): LeNet-5's 1, 6 and 16 channels 0.37-0.86x,
+# ResNet's 3x3 at 16 channels 0.90 / 0.71x, 32 channels 1.12 / 0.82x, 64 channels 1.56 / 1.06x.
 BANDED_MAX_CHANNELS = 32
 
 
