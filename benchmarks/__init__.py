@@ -6,7 +6,7 @@
 
 Benchmarks (one module each, `run(smoke, peers, repetitions) -> rows` and `main()`):
 
-  lenet_epoch    LeNet-5 on Fashion-MNIST, SGD, one epoch at batch 64 and 512: jaxsched
+  lenet_epoch    LeNet-5 on Fashion-MNIST, SGD, one epoch at batch 64, 512, 4096: jaxsched
                  `loop.fit`, Keras `model.fit` (with and without jit_compile), PyTorch's loop
                  (eager and `torch.compile`)
   batch_throughput  LeNet-5 updates at batch 64, 512, 4096: images/s, op profiles, variants

@@ -79,14 +79,6 @@ def warm_up(fit: FitFn, train: data.Dataset, batch_size: int) -> None:
     fit(train.images[:warm_n], train.labels[:warm_n], batch_size, 1, 0)
 
 
-def measure(
-    fit: FitFn, train: data.Dataset, batch_size: int, repetitions: int
-) -> list[dict[str, Any]]:
-    """Per repetition r (seed r) a fresh model trained two epochs; returns the outputs."""
-    warm_up(fit, train, batch_size)
-    return [fit(train.images, train.labels, batch_size, 2, r) for r in range(repetitions)]
-
-
 def rows_for(
     peer: str, variant: str, case: str, outs: Sequence[dict[str, Any]], note: str
 ) -> list[dict[str, Any]]:
