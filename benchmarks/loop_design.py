@@ -1,17 +1,18 @@
 """The measurements behind the training loop's design: LeNet-5 SGD steps on the real
-Fashion-MNIST at batch 64, seconds per update, each choice against its alternative.
+Fashion-MNIST at batch 64 (and 512 where said), seconds per update, each choice against its alternative.
 
     python -m benchmarks.loop_design [--smoke]
 
 - convolution lowering: `LeNet5(conv_impl="banded")` (what "auto" picks on CPU) vs im2col
   (`"im2col"`, the default before 0.2.0) and XLA's convolution (`"xla"`), one jitted step per
   batch;
-- epoch structure: `lax.scan` over chunks of up to 100 updates, each chunk's batches gathered
-  on the host in one go (what `loop.fit` does, `scan_chunks=True`) vs one jitted step
-  dispatched per batch (`scan_chunks=False`);
-- batch source, per-batch dispatch: batches gathered on the host (`images[idx]` in NumPy,
-  then transferred, as `loop.fit` does) vs the whole training set resident on the device and
-  each batch gathered there inside the step.
+- epoch structure: `lax.scan` over chunks of up to 100 updates (what `loop.fit` does,
+  `scan_chunks=True`) vs one jitted step dispatched per batch (`scan_chunks=False`);
+- batch source of the scan chunks, at batch 64 and 512: the whole training set placed on the
+  device once and each chunk's batches gathered there inside the scan, chunks of 100 updates
+  (what `loop.fit` does since 2026-12-08 when the data fits `loop.DEVICE_DATA_BYTES`) vs each
+  chunk's batches gathered on the host (`images[idx]` in NumPy) and transferred, the chunk
+  capped at `loop.CHUNK_BYTES` of images (10 updates at 512; `loop.fit` before);
 - grid of 11 learning rates: one update of all members, `jit(vmap(step))` vs the step per
   member (what `sweep.fit_grid(strategy="auto")` chooses between), with the default lowering.
 
@@ -48,6 +49,7 @@ class Size:
 
 FULL = Size(64, 200, 20)
 SMOKE = Size(16, 4, 2)
+LARGE = {False: Size(512, 100, 0), True: Size(32, 4, 0)}  # the batch-source case's second size
 
 
 def _batches(size: Size, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,24 +78,30 @@ def _runner(step: Callable, state: Any, calls: Sequence, args: Callable) -> Call
 
 def _stepper(conv_impl: str, how: str, images, labels, idx) -> Callable[[], Any]:
     """A function running idx.shape[0] updates from a persistent state, `how` one of
-    "dispatch", "scan", "device gather"."""
+    "dispatch" (one jitted step per batch gathered on the host), "scan" (chunks of CHUNK
+    updates gathered on the device from the resident training set, as `loop.fit`) and
+    "host scan" (chunks gathered on the host, capped at `loop.CHUNK_BYTES`)."""
     model, tx = LeNet5(conv_impl=conv_impl), optimizers.make("sgd", 0.01, preset="keras")
     step_fn = train.make_train_step(model, tx)
     state = train.init_train_state(model, tx, jax.random.key(0), images[:1])
     if how == "dispatch":
         step = jax.jit(step_fn, donate_argnums=0)
         return _runner(step, state, idx, lambda i: (images[i], labels[i]))
-    if how == "scan":  # loop.fit's path: chunks gathered on the host, one scan each
+    sizes = [idx.shape[1]] * len(idx)
+    if how == "scan":  # loop.fit's path: the data on the device, gathered in the scan
+        all_images, all_labels = jax.device_put((images, labels))
+        chunk_step = jax.jit(train.make_indexed_chunk_step(step_fn), donate_argnums=0)
+        chunks = list(loop.update_chunks(sizes, idx.ravel(), CHUNK, None))
+        args = lambda c: (all_images, all_labels, c[0], c[1])  # noqa: E731
+    elif how == "host scan":  # chunks gathered on the host, capped at CHUNK_BYTES
         chunk_step = jax.jit(train.make_chunk_step(step_fn), donate_argnums=0)
-        sizes = [idx.shape[1]] * len(idx)
         chunks = list(loop.update_chunks(sizes, idx.ravel(), CHUNK, images[0].nbytes))
-        scan = _runner(chunk_step, state, chunks, lambda c: (images[c[0]], labels[c[0]], c[1]))
-        last_updates = len(chunks[-1][2])
-        return lambda: {k: v[:last_updates] for k, v in scan().items()}  # the valid rows
-    all_images, all_labels = jnp.asarray(images), jnp.asarray(labels)  # device gather
-    step = jax.jit(lambda s, x, y, i: step_fn(s, x[i], y[i]), donate_argnums=0)
-    dev_idx = jnp.asarray(idx)
-    return _runner(step, state, range(len(idx)), lambda i: (all_images, all_labels, dev_idx[i]))
+        args = lambda c: (images[c[0]], labels[c[0]], c[1])  # noqa: E731
+    else:
+        raise ValueError(f"how must be 'dispatch', 'scan' or 'host scan', got {how!r}")
+    scan = _runner(chunk_step, state, chunks, args)
+    last_updates = len(chunks[-1][2])
+    return lambda: {k: v[:last_updates] for k, v in scan().items()}  # the valid rows
 
 
 def _grid_stepper(vmapped: bool, images, labels, idx) -> Callable[[], Any]:
@@ -148,34 +156,45 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
                 ("jit step per batch", _stepper("auto", "dispatch", images, labels, idx), False),
             ],
         ),
-        (
-            "batch source",
-            [
-                ("host gather", _stepper("auto", "dispatch", images, labels, idx), True),
-                (
-                    "device-resident data",
-                    _stepper("auto", "device gather", images, labels, idx),
-                    False,
-                ),
-            ],
-        ),
     ]
+    large = LARGE[smoke]
+    large_idx = _batches(large, smoke)[2]
+    for batch_idx in (idx, large_idx):
+        cases.append(
+            (
+                "scan chunks' batch source",
+                [
+                    (
+                        f"data on the device, chunks of {CHUNK}",
+                        _stepper("auto", "scan", images, labels, batch_idx),
+                        True,
+                    ),
+                    (
+                        "gathered on the host, chunks <= 16 MB",
+                        _stepper("auto", "host scan", images, labels, batch_idx),
+                        False,
+                    ),
+                ],
+                batch_idx,
+            )
+        )
     rows = []
-    for case, variants in cases:
+    for case, variants, *case_idx in cases:
+        batches = case_idx[0] if case_idx else idx
         for variant, fn, baseline in variants:
             stats = common.repeat(fn, repetitions, warmup=1)
-            per_update = tuple(v / len(idx) for v in stats.values)
+            per_update = tuple(v / len(batches) for v in stats.values)
             rows.append(
                 common.row(
                     NAME,
-                    f"{case}, batch {size.batch_size}",
+                    f"{case}, batch {batches.shape[1]}",
                     "jaxsched",
                     variant,
                     METRIC,
                     per_update,
-                    items=per_step,
+                    items=batches.shape[1],
                     baseline=baseline,
-                    note=f"{len(idx)} LeNet-5 SGD updates per repetition",
+                    note=f"{len(batches)} LeNet-5 SGD updates per repetition",
                 )
             )
     grid_idx = idx[: size.grid_number]

@@ -19,8 +19,9 @@ status "diverged" and keeps every metric recorded up to that update.
 
 Words: a step is one optimizer update; an update runs one or more micro-batches (each a call
 of `Setup.micro_batch_fn`; optax.MultiSteps accumulates them), or a chunk of consecutive
-updates runs as one `lax.scan` call (`Setup.chunk_fn`). `UpdateMetrics` / `ChunkMetrics` hold
-an update's / a chunk's metrics until a host sync fetches them.
+updates runs as one `lax.scan` call (`Setup.chunk_fn`), gathering its batches on the device
+from the training data placed there once (`Setup.device_data`) when it fits. `UpdateMetrics` /
+`ChunkMetrics` hold an update's / a chunk's metrics until a host sync fetches them.
 """
 
 import dataclasses
@@ -45,6 +46,9 @@ from jaxsched.writers import MetricWriter
 
 # Largest host batch chunk (images of up to `sync_every` updates) gathered for one scan call.
 CHUNK_BYTES = 16 * 2**20
+# Training data up to this size (and a quarter of the device's memory, where it reports it)
+# is placed on the device once per run; scan chunks then gather their batches there.
+DEVICE_DATA_BYTES = 2**30
 
 
 def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -60,19 +64,22 @@ def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarra
 
 
 def update_chunks(
-    sizes: list[int], perm: np.ndarray, max_length: int, row_bytes: int
+    sizes: list[int], perm: np.ndarray, max_length: int, row_bytes: int | None
 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[int]]]:
     """Splits an epoch's updates (batch `sizes`, drawn in order from `perm`) into chunks for
     `train.make_chunk_step`: yields (indices int[C, size], valid bool[C], the chunk's sizes).
 
     A chunk holds consecutive updates of one size; its length C depends only on the size
-    (`max_length`, capped so the chunk's images stay under CHUNK_BYTES), so each batch size
+    (`max_length`, capped so the chunk's images of `row_bytes` each stay under CHUNK_BYTES;
+    row_bytes None: no cap, the images are gathered on the device), so each batch size
     compiles once; a shorter run is padded with invalid (skipped) rows.
     """
     offset, i = 0, 0
     while i < len(sizes):
         size = sizes[i]
-        length = max(1, min(max_length, CHUNK_BYTES // (size * row_bytes)))
+        length = max_length
+        if row_bytes is not None:
+            length = max(1, min(max_length, CHUNK_BYTES // (size * row_bytes)))
         run = 1
         while run < length and i + run < len(sizes) and sizes[i + run] == size:
             run += 1
@@ -163,7 +170,9 @@ class Setup:
     state: the initial TrainState (fresh or resumed; the first update donates its buffers).
     micro_batch_fn: the compiled train step on one micro-batch; an optimizer update when the
       update is one micro-batch, else optax.MultiSteps accumulates the plan's micro-batches.
-    chunk_fn: C consecutive one-micro-batch updates by one `lax.scan` call, or None.
+    chunk_fn: C consecutive one-micro-batch updates by one `lax.scan` call, or None; it takes
+      the C batches gathered on the host, or with `device_data` the indices into it.
+    device_data: the training data placed on the device for chunk_fn to gather from, or None.
     eval_fn: the compiled evaluation step (sums over a masked batch).
     seed: the run's seed (it orders every epoch's examples).
     start_epoch: the first epoch to train (0-based; after a resume the next one, and the
@@ -179,6 +188,7 @@ class Setup:
     state: train.TrainState
     micro_batch_fn: train.CompiledStep
     chunk_fn: train.CompiledStep | None
+    device_data: data.Dataset | None
     eval_fn: train.CompiledStep
     seed: int
     start_epoch: int
@@ -453,9 +463,13 @@ def set_up(
         loss=objective,
         example_block=example_block,
     )
-    chunk_fn = None
+    chunk_fn, device_data = None, None
     if scan_chunks and mesh is None and max(plan.num_micro_batches) == 1 and sync_every > 1:
-        chunk_fn = _chunk_fn(step_fn, state, train_data, plan.micro[0], scan_chunks)
+        device_data = place_on_device(train_data)
+        chunk_fn = _chunk_fn(
+            step_fn, state, train_data, plan.micro[0], scan_chunks, device_data is not None
+        )
+        device_data = device_data if chunk_fn is not None else None
     start_epoch, history, best = 0, History(), None
     if manager is not None and resume:
         start_epoch, state, history, best = _resume(manager, state, checkpoint_identity, plan)
@@ -467,6 +481,7 @@ def set_up(
         state=state,
         micro_batch_fn=train.CompiledStep(step_fn, donate_state=True),
         chunk_fn=chunk_fn,
+        device_data=device_data,
         eval_fn=train.CompiledStep(train.make_eval_step(model, objective)),
         seed=seed,
         start_epoch=start_epoch,
@@ -487,18 +502,31 @@ def accumulating(
     return optimizers.accumulate(tx, lambda u: counts[jnp.minimum(u, len(counts) - 1)])
 
 
+def place_on_device(train_data: data.Dataset) -> data.Dataset | None:
+    """`train_data` on the default device when its arrays fit DEVICE_DATA_BYTES and a quarter
+    of the device's memory (where the device reports its limit), else None."""
+    size = train_data.images.nbytes + train_data.labels.nbytes
+    limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+    if size > DEVICE_DATA_BYTES or (limit is not None and size > limit // 4):
+        return None
+    return data.Dataset(*jax.device_put((train_data.images, train_data.labels)))
+
+
 def _chunk_fn(
     step_fn: Callable,
     state: train.TrainState,
     train_data: data.Dataset,
     size: int,
     scan_chunks: bool | str,
+    indexed: bool,
 ) -> train.CompiledStep | None:
-    """The compiled `train.make_chunk_step(step_fn)` when scan_chunks is True, or "auto" and
-    `train.scan_pays` for a batch of `size`; else None."""
+    """The compiled `train.make_chunk_step(step_fn)` (`make_indexed_chunk_step` when
+    `indexed`) when scan_chunks is True, or "auto" and `train.scan_pays` for a batch of
+    `size`; else None."""
     images, labels = train_data.images[:size], train_data.labels[:size]
     if scan_chunks is True or train.scan_pays(step_fn, state, images, labels):
-        return train.CompiledStep(train.make_chunk_step(step_fn), donate_state=True)
+        make = train.make_indexed_chunk_step if indexed else train.make_chunk_step
+        return train.CompiledStep(make(step_fn), donate_state=True)
     return None
 
 
@@ -590,11 +618,14 @@ def epoch_updates(
     perm = data.epoch_permutation(len(train_data.images), seed=run.seed, epoch=epoch)
     sizes = run.plan.sizes[epoch]
     if run.chunk_fn is not None:
-        row_bytes = train_data.images[0].nbytes
+        on_device = run.device_data
+        row_bytes = None if on_device is not None else train_data.images[0].nbytes
         for idx, valid, chunk_sizes in update_chunks(sizes, perm, sync_every, row_bytes):
-            state, stacked = run.chunk_fn(
-                state, train_data.images[idx], train_data.labels[idx], valid
-            )
+            if on_device is not None:
+                batches = (*on_device, idx.astype(np.int32))
+            else:
+                batches = (train_data.images[idx], train_data.labels[idx])
+            state, stacked = run.chunk_fn(state, *batches, valid)
             yield state, [ChunkMetrics(stacked, chunk_sizes)]
         yield state, []
         return

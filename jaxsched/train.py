@@ -270,6 +270,37 @@ def make_chunk_step(
     return chunk
 
 
+def make_indexed_chunk_step(
+    step: Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]],
+) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
+    """Returns `chunk(state, images[N, ...], labels[N], idx int[C, B], valid bool[C])`: as
+    `make_chunk_step`, but each batch is gathered on the device from the whole dataset,
+    batch i being (images[idx[i]], labels[idx[i]]).
+
+    With the dataset placed on the device once, a call moves only the C*B indices: no host
+    gather and no host-to-device copy of the images per chunk. The updates are those of
+    `make_chunk_step(step)` on the host-gathered batches, value for value.
+    """
+
+    def chunk(state: TrainState, images, labels, idx, valid):
+        metrics_shape = jax.eval_shape(step, state, images[idx[0]], labels[idx[0]])[1]
+
+        def take(state, rows):
+            return step(state, images[rows], labels[rows])
+
+        def skip(state, rows):
+            del rows
+            return state, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
+
+        def body(state, batch):
+            rows, ok = batch
+            return jax.lax.cond(ok, take, skip, state, rows)
+
+        return jax.lax.scan(body, state, (idx, valid))
+
+    return chunk
+
+
 def primitive_names(jaxpr: Any) -> set[str]:
     """Names of all primitives in a (closed) jaxpr, including nested jit / scan / cond bodies."""
     jaxpr = getattr(jaxpr, "jaxpr", jaxpr)

@@ -120,12 +120,12 @@ def test_lenet_rows_from_synthetic_outputs():
 def test_loop_design_variants_train_the_same_model():
     images, labels, idx = loop_design._batches(loop_design.SMOKE, smoke=True)
     finals = {}
-    for how in ("dispatch", "scan", "device gather"):
+    for how in ("dispatch", "scan", "host scan"):
         run = loop_design._stepper("im2col", how, images, labels, idx)
         # the last update's loss; the state persists, so a second call continues training
         finals[how] = float(np.ravel(run()["loss"])[-1])
         finals[how + " again"] = float(np.ravel(run()["loss"])[-1])
-    for how in ("scan", "device gather"):
+    for how in ("scan", "host scan"):
         np.testing.assert_allclose(finals[how], finals["dispatch"], rtol=1e-5)
         np.testing.assert_allclose(finals[how + " again"], finals["dispatch again"], rtol=1e-5)
     assert finals["dispatch again"] != finals["dispatch"]
@@ -156,7 +156,8 @@ def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "loop_design"]
     cases = {r["case"] for r in rows}
-    assert len(cases) == 4 and len(rows) == 9  # the lowering case has three variants
+    # the lowering case has three variants; the batch source is measured at two sizes
+    assert len(cases) == 5 and len(rows) == 11
     for case in cases:
         group = [r for r in rows if r["case"] == case]
         assert sum(r["baseline"] for r in group) == 1

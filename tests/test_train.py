@@ -319,6 +319,57 @@ def test_update_chunks_cover_the_epoch_in_order_one_length_per_size():
     # a batch of CHUNK_BYTES / 2 bytes per update: two updates per chunk at most
     capped = list(loop.update_chunks([4] * 5, perm, 100, row_bytes=loop.CHUNK_BYTES // 8))
     assert [len(sizes) for *_, sizes in capped] == [2, 2, 1]
+    # batches gathered on the device (row_bytes None): no cap, max_length updates per chunk
+    uncapped = list(loop.update_chunks([4] * 5, perm, 100, row_bytes=None))
+    assert [len(sizes) for *_, sizes in uncapped] == [5] and uncapped[0][0].shape == (100, 4)
+
+
+def test_indexed_chunk_step_gathers_on_the_device_exactly_like_host_batches(fashion_small):
+    train_ds, _ = fashion_small
+    model, tx = LeNet5(), optimizers.make("sgd", 0.05, momentum=0.9)
+    step = train.make_train_step(model, tx)
+    state = small_state(model, tx, train_ds.images[:8])
+    idx = np.random.default_rng(0).permutation(len(train_ds.images))[: 4 * 16].reshape(4, 16)
+    valid = np.array([True, True, True, False])  # the last row is padding: skipped
+    host_state, host_metrics = jax.jit(train.make_chunk_step(step))(
+        state, train_ds.images[idx], train_ds.labels[idx], valid
+    )
+    images, labels = jax.device_put((train_ds.images, train_ds.labels))
+    dev_state, dev_metrics = jax.jit(train.make_indexed_chunk_step(step))(
+        state, images, labels, idx, valid
+    )
+    chex.assert_trees_all_equal(dev_state, host_state)
+    chex.assert_trees_all_equal(dev_metrics, host_metrics)
+    assert int(dev_state.step) == 3 and float(dev_metrics["loss"][3]) == 0.0
+
+
+def test_fit_with_data_on_the_device_matches_host_batches(fashion_small, monkeypatch):
+    train_ds, eval_ds = fashion_small
+
+    def run():
+        return loop.fit(
+            LeNet5(),
+            optimizers.make("sgd", 0.05),
+            train_ds,
+            epochs=2,
+            batch_size=lambda u: 16 if u % 5 < 2 else 32,
+            seed=3,
+            sync_every=5,
+            scan_chunks=True,
+            eval_data=eval_ds,
+            quiet=True,
+        )
+
+    placed = loop.place_on_device(train_ds)
+    assert placed is not None and isinstance(placed.images, jax.Array)
+    np.testing.assert_array_equal(np.asarray(placed.images), train_ds.images)
+    on_device, h_device = run()
+    monkeypatch.setattr(loop, "DEVICE_DATA_BYTES", train_ds.images.nbytes - 1)
+    assert loop.place_on_device(train_ds) is None  # too large: host batches
+    on_host, h_host = run()
+    chex.assert_trees_all_equal(on_device.params, on_host.params)
+    assert h_device.steps == h_host.steps
+    assert h_device.epochs["val_loss"] == h_host.epochs["val_loss"]
 
 
 @pytest.mark.parametrize("batch_size", [32, lambda u: 16 if u % 5 < 2 else 32])
