@@ -300,6 +300,34 @@ def peer_rows(
         return [skipped(benchmark, peer, variant, message, case=case)]
 
 
+class WorkerProcess:
+    """A spawned process of its own that runs `fn(*args)` for `call`, one call at a time, and
+    stays alive between calls (its imports, thread pools and caches persist), so that peers
+    measured in turn do not share a process: one framework's threads, allocator and loaded
+    libraries do not slow another. Close it (or use it as a context manager) when done."""
+
+    def __init__(self):
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) in the worker (fn importable by name, args and result picklable); its
+        exception is raised here."""
+        return self._pool.submit(fn, *args).result()
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def __enter__(self) -> "WorkerProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 # ------------------------------------------------------------------------------------------------
 # Environment.
 

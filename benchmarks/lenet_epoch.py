@@ -11,7 +11,10 @@ Every repetition builds a fresh model and trains it two epochs: the first epoch 
 measurement (tracing and compilation included), the second the warm one. Before the timed
 repetitions each peer trains one untimed epoch on 4 batches (the process-level warm-up); the
 repetitions are interleaved across peers (repetition 1 of every peer, then 2, ...), so that a
-slow moment of the machine falls on all of them.
+slow moment of the machine falls on all of them. Each peer (and variant) runs in a process of
+its own, kept for the whole run (`common.WorkerProcess`): in one shared process jaxsched's
+epoch at batch 512 measured 5.0-5.1 s alone and 5.3-5.7 s after Keras and torch.compile had
+run there (2026-12-08).
 Peers: jaxsched `loop.fit` (drops each epoch's last partial batch); Keras `model.fit` as the
 course wrote it and with `jit_compile=True` (Keras trains the last partial batch too); the
 plain PyTorch loop, eager and under `torch.compile` (drops the partial batch). images/s counts
@@ -77,6 +80,30 @@ def warm_up(fit: FitFn, train: data.Dataset, batch_size: int) -> None:
     """The process-level warm-up: one untimed epoch on 4 batches."""
     warm_n = min(len(train.labels), 4 * batch_size)
     fit(train.images[:warm_n], train.labels[:warm_n], batch_size, 1, 0)
+
+
+def fit_for(peer: str, variant: str) -> FitFn:
+    """The fit function of `peer`'s `variant`."""
+    if peer == "jaxsched":
+        if variant == XLA_SCANNED:
+            return _jaxsched_fit("xla", scan_chunks=True)
+        return _jaxsched_fit("auto")
+    if peer == "keras":
+        return _keras_fit(keras_tf.VARIANTS[variant])
+    return _torch_fit(pytorch.VARIANTS[variant])
+
+
+def in_worker(
+    peer: str, variant: str, smoke: bool, batch_size: int, epochs: int | None, seed: int
+) -> dict[str, Any] | None:
+    """Runs in the peer's worker process: the warm-up (epochs None), else one repetition's
+    `fit(images, labels, batch_size, epochs, seed)` on the training split."""
+    fit = fit_for(peer, variant)
+    train = fixtures.fashion_mnist(smoke)
+    if epochs is None:
+        warm_up(fit, train, batch_size)
+        return None
+    return fit(train.images, train.labels, batch_size, epochs, seed)
 
 
 def rows_for(
@@ -146,70 +173,75 @@ def _median(values: Sequence[float]) -> float:
 def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, Any]]:
     """All peers at every batch size; see the module docstring."""
     common.check_repetitions(repetitions)
-    train = fixtures.fashion_mnist(smoke)
-    peer_fits: list[tuple[str, str, FitFn, str]] = [
+    peer_notes: list[tuple[str, str, str]] = [
         (
             "jaxsched",
             BASELINE,
-            _jaxsched_fit("auto"),
             "loop.fit(LeNet5(), sgd 0.01); conv_impl auto (banded matmuls on CPU)",
         ),
         (
             "jaxsched",
             XLA_SCANNED,
-            _jaxsched_fit("xla", scan_chunks=True),
             "loop.fit(LeNet5(conv_impl='xla'), sgd 0.01, scan_chunks=True): lax.conv inside "
             "the scan; scan_chunks='auto' dispatches per batch instead for such steps on CPU",
         ),
     ]
-    peer_fits += [
+    peer_notes += [
         (
             "keras",
             variant,
-            _keras_fit(jit),
             f"compile(SGD(0.01), jit_compile={jit}); fit(x, y, batch_size, epochs=2, verbose=0); "
             "TF threads default",
         )
         for variant, jit in keras_tf.VARIANTS.items()
     ]
-    peer_fits += [
+    peer_notes += [
         (
             "torch",
             variant,
-            _torch_fit(comp),
             ("torch.compile(model), Inductor, caches off; " if comp else "")
             + "plain loop, SGD 0.01, set_num_threads(cpu_count)",
         )
         for variant, comp in pytorch.VARIANTS.items()
     ]
+    workers: dict[tuple[str, str], common.WorkerProcess] = {}
     rows = []
-    for batch_size in SMOKE_BATCH_SIZES if smoke else BATCH_SIZES:
-        case = f"batch {batch_size}"
-        chosen = [
-            entry
-            for entry in peer_fits
-            if entry[0] in peers and (entry[1] != XLA_SCANNED or batch_size == BATCH_SIZES[0])
-        ]  # XLA conv scanned: one batch size shows this slow path (at CI's -O0 it takes 20x)
-        rows += _interleaved_rows(chosen, case, train, batch_size, repetitions, peers)
+    try:
+        for batch_size in SMOKE_BATCH_SIZES if smoke else BATCH_SIZES:
+            chosen = [
+                entry
+                for entry in peer_notes
+                if entry[0] in peers and (entry[1] != XLA_SCANNED or batch_size == BATCH_SIZES[0])
+            ]  # XLA conv scanned: one batch size shows this slow path (at CI's -O0 it takes 20x)
+            rows += _interleaved_rows(chosen, smoke, batch_size, repetitions, peers, workers)
+    finally:
+        for worker in workers.values():
+            worker.close()
     return rows
 
 
-def _interleaved_rows(chosen, case, train, batch_size, repetitions, peers):
+def _interleaved_rows(chosen, smoke, batch_size, repetitions, peers, workers):
     """Warms every chosen peer up, then runs repetition r of every peer before repetition r + 1
-    of any (a slow moment of the machine falls on all peers alike); a peer that is not
-    installed or fails gets a 'skipped' row (common.peer_rows) and leaves the rotation."""
-    rows, outs = [], {}
-    for peer, variant, fit, _ in chosen:
-        warm = functools.partial(warm_up, fit, train, batch_size)
+    of any (a slow moment of the machine falls on all peers alike), each peer in its worker
+    process (`workers`, made when first needed); a peer that is not installed or fails gets a
+    'skipped' row (common.peer_rows) and leaves the rotation."""
+    case, rows, outs = f"batch {batch_size}", [], {}
+
+    def call(peer, variant, epochs, seed):
+        worker = workers.setdefault((peer, variant), common.WorkerProcess())
+        return worker.call(in_worker, peer, variant, smoke, batch_size, epochs, seed)
+
+    for peer, variant, _ in chosen:
+        warm = functools.partial(call, peer, variant, None, 0)
         failed = common.peer_rows(NAME, peer, variant, peers, lambda w=warm: w() or [], case=case)
         rows += failed
         if not failed:
             outs[(peer, variant)] = []
     for r in range(repetitions):
-        for peer, variant, fit, _ in chosen:
+        for peer, variant, _ in chosen:
             if (peer, variant) not in outs:
                 continue
-            once = functools.partial(fit, train.images, train.labels, batch_size, 2, r)
+            once = functools.partial(call, peer, variant, 2, r)
             got = common.peer_rows(NAME, peer, variant, peers, lambda o=once: [o()], case=case)
             if "epoch_s" in got[0]:
                 outs[(peer, variant)] += got
@@ -220,7 +252,7 @@ def _interleaved_rows(chosen, case, train, batch_size, repetitions, peers):
             else:
                 rows += got
                 del outs[(peer, variant)]
-    for peer, variant, _, note in chosen:
+    for peer, variant, note in chosen:
         if (peer, variant) in outs:
             rows += rows_for(peer, variant, case, outs[(peer, variant)], note)
     return rows

@@ -1,5 +1,6 @@
 """The measurements behind the training loop's design: LeNet-5 SGD steps on the real
-Fashion-MNIST at batch 64 (and 512 where said), seconds per update, each choice against its alternative.
+Fashion-MNIST at batch 64 (and 512 where said), seconds per update, each choice against its
+alternative.
 
     python -m benchmarks.loop_design [--smoke]
 
@@ -8,17 +9,19 @@ Fashion-MNIST at batch 64 (and 512 where said), seconds per update, each choice 
   batch;
 - epoch structure: `lax.scan` over chunks of up to 100 updates (what `loop.fit` does,
   `scan_chunks=True`) vs one jitted step dispatched per batch (`scan_chunks=False`);
-- batch source of the scan chunks, at batch 64 and 512: the whole training set placed on the
+- batch source of the scan chunks, at batch 64, 512 and 4096: the whole training set placed on the
   device once and each chunk's batches gathered there inside the scan, chunks of 100 updates
   (what `loop.fit` does since 2026-12-08 when the data fits `loop.DEVICE_DATA_BYTES`) vs each
   chunk's batches gathered on the host (`images[idx]` in NumPy) and transferred, the chunk
-  capped at `loop.CHUNK_BYTES` of images (10 updates at 512; `loop.fit` before);
+  capped at `loop.CHUNK_BYTES` of images (10 updates at 512, 1 at 4096; `loop.fit` before);
+  each chunk's metrics are fetched before the next chunk is dispatched, as in `loop.fit`;
 - grid of 11 learning rates: one update of all members, `jit(vmap(step))` vs the step per
   member (what `sweep.fit_grid(strategy="auto")` chooses between), with the default lowering.
 
 Each case's baseline is the choice the library makes; a ratio above 1 means the alternative is
 slower. Every variant runs the same `number` updates per repetition from its own warm state,
-with the state donated. jaxsched only.
+with the state donated; a case's repetitions are interleaved across its variants (A, B, A, B,
+...), so that a slow moment of the machine falls on all of them. jaxsched only.
 """
 
 import dataclasses
@@ -49,7 +52,8 @@ class Size:
 
 FULL = Size(64, 200, 20)
 SMOKE = Size(16, 4, 2)
-LARGE = {False: Size(512, 100, 0), True: Size(32, 4, 0)}  # the batch-source case's second size
+# the batch-source case's larger batches
+LARGE = {False: (Size(512, 100, 0), Size(4096, 14, 0)), True: (Size(32, 4, 0), Size(64, 2, 0))}
 
 
 def _batches(size: Size, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,15 +65,20 @@ def _batches(size: Size, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return ds.images, ds.labels, idx
 
 
-def _runner(step: Callable, state: Any, calls: Sequence, args: Callable) -> Callable[[], Any]:
+def _runner(
+    step: Callable, state: Any, calls: Sequence, args: Callable, fetch: bool = False
+) -> Callable[[], Any]:
     """A function calling `state, metrics = step(state, *args(c))` for every c in `calls` from
-    a state that persists across calls; returns the last metrics."""
+    a state that persists across calls; returns the last metrics. fetch: bring each call's
+    metrics to the host before the next call, as `loop.fit` does after every chunk."""
     box = {"state": state}
 
     def run():
         state = box["state"]
         for call in calls:
             state, metrics = step(state, *args(call))
+            if fetch:
+                metrics = jax.device_get(metrics)
         box["state"] = state
         return metrics
 
@@ -99,7 +108,7 @@ def _stepper(conv_impl: str, how: str, images, labels, idx) -> Callable[[], Any]
         args = lambda c: (images[c[0]], labels[c[0]], c[1])  # noqa: E731
     else:
         raise ValueError(f"how must be 'dispatch', 'scan' or 'host scan', got {how!r}")
-    scan = _runner(chunk_step, state, chunks, args)
+    scan = _runner(chunk_step, state, chunks, args, fetch=True)
     last_updates = len(chunks[-1][2])
     return lambda: {k: v[:last_updates] for k, v in scan().items()}  # the valid rows
 
@@ -157,9 +166,7 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
             ],
         ),
     ]
-    large = LARGE[smoke]
-    large_idx = _batches(large, smoke)[2]
-    for batch_idx in (idx, large_idx):
+    for batch_idx in [idx] + [_batches(large, smoke)[2] for large in LARGE[smoke]]:
         cases.append(
             (
                 "scan chunks' batch source",
@@ -181,9 +188,9 @@ def run(smoke: bool, peers: Sequence[str], repetitions: int) -> list[dict[str, A
     rows = []
     for case, variants, *case_idx in cases:
         batches = case_idx[0] if case_idx else idx
-        for variant, fn, baseline in variants:
-            stats = common.repeat(fn, repetitions, warmup=1)
-            per_update = tuple(v / len(batches) for v in stats.values)
+        times = common.interleaved({v[0]: v[1] for v in variants}, repetitions, warmup=1)
+        for variant, _, baseline in variants:
+            per_update = tuple(v / len(batches) for v in times[variant])
             rows.append(
                 common.row(
                     NAME,

@@ -290,7 +290,10 @@ def fit(
         call, as one `lax.scan` (`train.make_chunk_step`; the same updates, fewer dispatches),
         on one device without gradient accumulation; False dispatches one jitted step per
         (micro-)batch; "auto" (default) scans unless `train.scan_pays` says it loses (on CPU,
-        steps with XLA convolutions).
+        steps with XLA convolutions). A scanned run places the training data on the device
+        once when it fits (`DEVICE_DATA_BYTES`, and a quarter of the device's memory where
+        reported; `place_on_device`) and each chunk gathers its batches there; larger data
+        is gathered on the host chunk by chunk. The numbers are the same either way.
       quiet: no progress bar (there is none either when stderr is not a terminal).
       writers: metric writers (jaxsched.writers, e.g. `writers.TensorBoardWriter(logdir)`),
         each fed by a `hooks.WriteMetrics`: every update's loss, accuracy, learning rate and

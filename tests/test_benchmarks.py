@@ -156,8 +156,8 @@ def test_loop_design_smoke_rows_have_one_baseline_per_case(smoke_run):
     _, doc = smoke_run
     rows = [r for r in doc["rows"] if r["benchmark"] == "loop_design"]
     cases = {r["case"] for r in rows}
-    # the lowering case has three variants; the batch source is measured at two sizes
-    assert len(cases) == 5 and len(rows) == 11
+    # the lowering case has three variants; the batch source is measured at three sizes
+    assert len(cases) == 6 and len(rows) == 13
     for case in cases:
         group = [r for r in rows if r["case"] == case]
         assert sum(r["baseline"] for r in group) == 1
