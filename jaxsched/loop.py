@@ -468,11 +468,10 @@ def set_up(
     )
     chunk_fn, device_data = None, None
     if scan_chunks and mesh is None and max(plan.num_micro_batches) == 1 and sync_every > 1:
-        device_data = place_on_device(train_data)
-        chunk_fn = _chunk_fn(
-            step_fn, state, train_data, plan.micro[0], scan_chunks, device_data is not None
-        )
-        device_data = device_data if chunk_fn is not None else None
+        indexed = fits_on_device(train_data)
+        chunk_fn = _chunk_fn(step_fn, state, train_data, plan.micro[0], scan_chunks, indexed)
+        if chunk_fn is not None and indexed:
+            device_data = place_on_device(train_data)
     start_epoch, history, best = 0, History(), None
     if manager is not None and resume:
         start_epoch, state, history, best = _resume(manager, state, checkpoint_identity, plan)
@@ -505,12 +504,17 @@ def accumulating(
     return optimizers.accumulate(tx, lambda u: counts[jnp.minimum(u, len(counts) - 1)])
 
 
-def place_on_device(train_data: data.Dataset) -> data.Dataset | None:
-    """`train_data` on the default device when its arrays fit DEVICE_DATA_BYTES and a quarter
-    of the device's memory (where the device reports its limit), else None."""
+def fits_on_device(train_data: data.Dataset) -> bool:
+    """Whether `train_data`'s arrays fit DEVICE_DATA_BYTES and a quarter of the default
+    device's memory (where the device reports its limit)."""
     size = train_data.images.nbytes + train_data.labels.nbytes
     limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
-    if size > DEVICE_DATA_BYTES or (limit is not None and size > limit // 4):
+    return size <= DEVICE_DATA_BYTES and (limit is None or size <= limit // 4)
+
+
+def place_on_device(train_data: data.Dataset) -> data.Dataset | None:
+    """`train_data` on the default device when it `fits_on_device`, else None."""
+    if not fits_on_device(train_data):
         return None
     return data.Dataset(*jax.device_put((train_data.images, train_data.labels)))
 
